@@ -1,0 +1,78 @@
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from accounts.models import Membership, Organization, Role
+from config.errors import ApplicationError
+
+
+@dataclass(frozen=True)
+class OrganizationContext:
+    """The organisation a request acts in, and the caller's role there."""
+
+    organization: Organization
+    role: Role
+
+
+def user_is_super_admin(*, user: AbstractBaseUser) -> bool:
+    """A Django superuser, or a super_admin member anywhere, acts as super_admin everywhere."""
+    return user.is_superuser or Membership.objects.filter(user=user, role=Role.SUPER_ADMIN).exists()
+
+
+def organizations_for_user(*, user: AbstractBaseUser) -> QuerySet[Organization]:
+    if user_is_super_admin(user=user):
+        return Organization.objects.all()
+    return Organization.objects.filter(memberships__user=user)
+
+
+def organization_role(*, user: AbstractBaseUser, organization: Organization) -> Role | None:
+    if user_is_super_admin(user=user):
+        return Role.SUPER_ADMIN
+    role = (
+        Membership.objects.filter(user=user, organization=organization)
+        .values_list("role", flat=True)
+        .first()
+    )
+    return Role(role) if role else None
+
+
+def _find_organization(reference: str) -> Organization | None:
+    try:
+        return Organization.objects.get(pk=uuid.UUID(reference))
+    except (ValueError, Organization.DoesNotExist):
+        return Organization.objects.filter(slug=reference).first()
+
+
+def organization_context_for_user(
+    *, user: AbstractBaseUser, requested: str | None
+) -> OrganizationContext:
+    """Which organisation does this request act in?
+
+    One membership: that one. Several: the caller names one (slug or id); naming none is a 400
+    listing the choices. Naming one the caller is not a member of is a 403, existing or not.
+    """
+    if requested:
+        organization = _find_organization(requested.strip())
+        role = organization and organization_role(user=user, organization=organization)
+        if not role:
+            raise PermissionDenied(f"You are not a member of the organisation {requested!r}.")
+        return OrganizationContext(organization, role)
+
+    candidates = list(organizations_for_user(user=user)[:101])
+    if not candidates:
+        raise PermissionDenied("You are not a member of any organisation.")
+    if len(candidates) == 1:
+        organization = candidates[0]
+        return OrganizationContext(
+            organization, organization_role(user=user, organization=organization)
+        )
+    raise ApplicationError(
+        "You belong to several organisations: name one with the X-Organization header "
+        "(slug or id) or the ?org= query parameter.",
+        errors={
+            "organization": {"choices": [{"slug": o.slug, "name": o.name} for o in candidates]}
+        },
+    )

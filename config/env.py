@@ -1,0 +1,116 @@
+"""Strict readers of the environment for config/settings.py.
+
+A bad value stops start-up with one line naming the variable and what it expects: the readers
+raise SystemExit, which every entry point (manage.py, gunicorn, celery) prints as that one line.
+"""
+
+import os
+import zoneinfo
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import environ
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(SystemExit):
+    def __init__(self, name: str, expected: str, raw: str):
+        super().__init__(f"Configuration error: {name} must be {expected} (got {raw!r}).")
+
+
+def read_dotenv(path: Path) -> None:
+    """Values already in the environment win over the .env file."""
+    if path.is_file():
+        environ.Env.read_env(path, overwrite=False)
+
+
+def _read(name: str, default: Any, parse: Callable[[str], Any], expected: str) -> Any:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return parse(raw.strip())
+    except (TypeError, ValueError, LookupError):
+        raise SettingsError(name, expected, raw) from None
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value < minimum:
+            raise ValueError(raw)
+        return value
+
+    return _read(name, default, parse, f"a whole number of at least {minimum}")
+
+
+def env_bool(name: str, default: bool) -> bool:
+    def parse(raw: str) -> bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError(raw)
+
+    return _read(name, default, parse, "true or false (1/0, yes/no, on/off)")
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    return _read(
+        name, default, lambda raw: [p.strip() for p in raw.split(",") if p.strip()], "a list"
+    )
+
+
+def env_time_zone(name: str, default: str) -> str:
+    def parse(raw: str) -> str:
+        zoneinfo.ZoneInfo(raw)
+        return raw
+
+    return _read(name, default, parse, "an IANA time zone such as Europe/Berlin")
+
+
+def env_path(name: str, default: Path, *, base: Path) -> Path:
+    return _read(name, default, lambda raw: base / Path(raw).expanduser(), "a folder path")
+
+
+def env_url(name: str, default: str, *, schemes: Iterable[str]) -> str:
+    allowed = tuple(schemes)
+
+    def parse(raw: str) -> str:
+        if urlsplit(raw).scheme not in allowed:
+            raise ValueError(raw)
+        return raw
+
+    return _read(
+        name, default, parse, "a URL starting with " + " or ".join(f"{s}://" for s in allowed)
+    )
+
+
+def database_config(name: str, url: str, *, base: Path) -> dict[str, Any]:
+    url = env_url(name, url, schemes=("postgres", "postgresql", "pgsql", "sqlite"))
+    config = environ.Env.db_url_config(url)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["NAME"] = str(base / config["NAME"])
+        # WAL and IMMEDIATE transactions let the web server, worker and beat share one file
+        # without "database is locked" errors.
+        config["OPTIONS"] = {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
+    else:
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def email_config(name: str) -> dict[str, Any]:
+    url = env_url(name, "", schemes=("smtp", "smtps", "smtp+tls", "smtp+ssl", "consolemail"))
+    return environ.Env.email_url_config(url) if url else {}

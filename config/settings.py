@@ -1,0 +1,238 @@
+"""Reporting Hub settings: one module, read from the environment (and .env when present).
+
+With nothing set it runs on embedded parts (SQLite, kombu's filesystem broker, a file cache,
+local report files, console e-mail). DATABASE_URL, CELERY_BROKER_URL, REDIS_URL, EMAIL_URL switch
+it to production parts. Every variable is listed with its default in .env.example.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+from config.env import (
+    database_config,
+    email_config,
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    env_time_zone,
+    env_url,
+    read_dotenv,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+read_dotenv(BASE_DIR / ".env")
+
+VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var", base=BASE_DIR)
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+DEBUG = env_bool("DEBUG", True)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "auditlog",
+    "accounts",
+    "reporting",
+    "delivery",
+    "events",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": database_config(
+        "DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}", base=BASE_DIR
+    ),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------------
+REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Auth, i18n, static ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"  # filled by `collectstatic` in production
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- E-mail ---------------------------------------------------------------------------------
+# EMAIL_URL (smtp://user:pass@host:587, smtp+tls://…, smtps://…) or the EMAIL_* variables;
+# with neither, mail is printed on the console.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+globals().update(email_config("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Reporting Hub <reports@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # JWT first, so an anonymous API call gets 401 with `WWW-Authenticate: Bearer`.
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "accounts.schema.OrganizationAutoSchema",
+    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Reporting Hub API",
+    "DESCRIPTION": (
+        "Report templates, executions, schedules, deliveries and usage analytics. "
+        "Authenticate with a session or `Authorization: Bearer <JWT>` from /api/v1/auth/token/. "
+        "Users in several organisations name one with the `X-Organization` header (slug or id)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL", "filesystem://", schemes=("filesystem", "redis", "rediss", "amqp")
+)
+CELERY_RESULT_BACKEND = env_url(
+    "CELERY_RESULT_BACKEND",
+    f"file://{VAR_DIR / 'celery' / 'results'}",
+    schemes=("file", "redis", "rediss", "rpc"),
+)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "celery" / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "store_processed": False,
+    }
+    for _folder in (_broker_dir, VAR_DIR / "celery" / "processed"):
+        _folder.mkdir(parents=True, exist_ok=True)
+if CELERY_RESULT_BACKEND.startswith("file://"):
+    Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Report work is acknowledged only once done, and a worker killed mid-task puts it back on the
+# queue; one message at a time per process so a long report does not hold others hostage.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Reporting and analytics (names and meanings from the product descriptions) ------------
+# REPORT_OUTPUT_DIR and ANALYTICS_REPORT_STORAGE_DIR name one place. When only one is set, both
+# use it; when both are set, REPORT_OUTPUT_DIR wins. With neither, var/reports/.
+_report_dir_default = env_path("ANALYTICS_REPORT_STORAGE_DIR", VAR_DIR / "reports", base=BASE_DIR)
+REPORT_OUTPUT_DIR = env_path("REPORT_OUTPUT_DIR", _report_dir_default, base=BASE_DIR)
+ANALYTICS_REPORT_STORAGE_DIR = REPORT_OUTPUT_DIR
+REPORT_TEMPLATE_DIR = env_path(
+    "REPORT_TEMPLATE_DIR", BASE_DIR / "templates" / "reports", base=BASE_DIR
+)
+ELASTICSEARCH_ENABLED = env_bool("ELASTICSEARCH_ENABLED", False)
+ELASTICSEARCH_URL = env_url("ELASTICSEARCH_URL", "http://localhost:9200", schemes=("http", "https"))
+ANALYTICS_CACHE_TTL = env_int("ANALYTICS_CACHE_TTL", 300)
+ANALYTICS_USE_MOCK_DATA = env_bool("ANALYTICS_USE_MOCK_DATA", False)
+ANALYTICS_MAX_REPORT_AGE_DAYS = env_int("ANALYTICS_MAX_REPORT_AGE_DAYS", 30, minimum=1)
+ANALYTICS_BATCH_SIZE = env_int("ANALYTICS_BATCH_SIZE", 1000, minimum=1)
+
+# --- Logging --------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,146 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from accounts.checks import production_secret_key_check
+from config.env import env_bool, env_int, read_dotenv
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+CONFIG_VARIABLES = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "REDIS_URL",
+    "EMAIL_URL",
+    "EMAIL_HOST",
+    "REPORT_OUTPUT_DIR",
+    "ANALYTICS_REPORT_STORAGE_DIR",
+    "ANALYTICS_CACHE_TTL",
+    "TIME_ZONE",
+    "DEBUG",
+    "SECRET_KEY",
+    "VAR_DIR",
+)
+
+
+def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with only the given variables set."""
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    clean["VAR_DIR"] = str(tmp_path / "var")
+    script = (
+        "import json, config.settings as s;"
+        "print(json.dumps({'db': s.DATABASES['default'], 'broker': s.CELERY_BROKER_URL,"
+        " 'cache': s.CACHES['default']['BACKEND'], 'email': s.EMAIL_BACKEND,"
+        " 'reports': str(s.REPORT_OUTPUT_DIR),"
+        " 'analytics_reports': str(s.ANALYTICS_REPORT_STORAGE_DIR),"
+        " 'ttl': s.ANALYTICS_CACHE_TTL, 'email_host': s.EMAIL_HOST}))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_nothing_set_runs_on_embedded_parts(tmp_path):
+    result = load_settings(tmp_path)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["db"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert values["db"]["NAME"] == str(tmp_path / "var" / "db.sqlite3")
+    assert values["broker"] == "filesystem://"
+    assert values["cache"].endswith("FileBasedCache")
+    assert values["email"].endswith("console.EmailBackend")
+    assert values["reports"] == str(tmp_path / "var" / "reports")
+    assert values["ttl"] == 300
+    assert (tmp_path / "var" / "celery" / "broker").is_dir()
+
+
+def test_production_urls_switch_to_production_parts(tmp_path):
+    result = load_settings(
+        tmp_path,
+        DATABASE_URL="postgres://postgres@db.example:5432/hub",
+        CELERY_BROKER_URL="redis://cache.example:6379/0",
+        REDIS_URL="redis://cache.example:6379/1",
+        EMAIL_URL="smtp+tls://mailer:pw@smtp.example:587",
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["db"]["ENGINE"] == "django.db.backends.postgresql"
+    assert values["db"]["HOST"] == "db.example"
+    assert values["broker"] == "redis://cache.example:6379/0"
+    assert values["cache"].endswith("RedisCache")
+    assert values["email"].endswith("smtp.EmailBackend")
+    assert values["email_host"] == "smtp.example"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("ANALYTICS_CACHE_TTL", "five minutes", "a whole number"),
+        ("DATABASE_URL", "mysql://root@localhost/hub", "postgres://"),
+        ("CELERY_BROKER_URL", "sqs://queue", "redis://"),
+        ("TIME_ZONE", "Mars/Olympus_Mons", "an IANA time zone"),
+        ("DEBUG", "perhaps", "true or false"),
+    ],
+)
+def test_bad_value_stops_start_up_with_one_line_naming_the_variable(
+    tmp_path, variable, value, expected
+):
+    result = load_settings(tmp_path, **{variable: value})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Configuration error: {variable} must be")
+    assert expected in lines[0]
+    assert repr(value) in lines[0]
+
+
+def test_report_output_dir_wins_over_analytics_report_storage_dir(tmp_path):
+    both = json.loads(
+        load_settings(
+            tmp_path, REPORT_OUTPUT_DIR="/srv/out", ANALYTICS_REPORT_STORAGE_DIR="/srv/analytics"
+        ).stdout
+    )
+    assert both["reports"] == both["analytics_reports"] == "/srv/out"
+    only_analytics = json.loads(
+        load_settings(tmp_path, ANALYTICS_REPORT_STORAGE_DIR="/srv/analytics").stdout
+    )
+    assert only_analytics["reports"] == only_analytics["analytics_reports"] == "/srv/analytics"
+
+
+def test_dotenv_is_read_but_the_environment_wins(tmp_path, monkeypatch):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("HUB_TEST_FROM_FILE=file\nHUB_TEST_BOTH=file\n")
+    monkeypatch.setenv("HUB_TEST_BOTH", "environment")
+    monkeypatch.delenv("HUB_TEST_FROM_FILE", raising=False)
+    read_dotenv(dotenv)
+    assert os.environ["HUB_TEST_FROM_FILE"] == "file"
+    assert os.environ["HUB_TEST_BOTH"] == "environment"
+    monkeypatch.delenv("HUB_TEST_FROM_FILE")
+
+
+def test_env_readers_treat_empty_as_unset_and_reject_negative_numbers(monkeypatch):
+    monkeypatch.setenv("HUB_TEST_NUMBER", "")
+    assert env_int("HUB_TEST_NUMBER", 7) == 7
+    monkeypatch.setenv("HUB_TEST_NUMBER", "-3")
+    with pytest.raises(SystemExit, match="HUB_TEST_NUMBER must be a whole number of at least 0"):
+        env_int("HUB_TEST_NUMBER", 7)
+    monkeypatch.setenv("HUB_TEST_FLAG", "Yes")
+    assert env_bool("HUB_TEST_FLAG", False) is True
+
+
+def test_production_refuses_the_development_secret_key():
+    with override_settings(DEBUG=False):
+        errors = production_secret_key_check(None)
+    assert [e.id for e in errors] == ["reporting_hub.E001"]
+    with override_settings(DEBUG=False, SECRET_KEY="a-real-production-secret"):
+        assert production_secret_key_check(None) == []

@@ -1,0 +1,169 @@
+"""Fixtures shared by every app's tests: organisations, one user per role, API clients, services.
+
+Tests that need Redis or a live Celery worker run when REDIS_URL is set and are skipped with a
+reason otherwise; with REQUIRE_SERVICES=1 a missing service fails the run instead.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from accounts.tests.factories import MembershipFactory, OrganizationFactory
+from config.env import env_bool
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _service_missing(reason: str):
+    if env_bool("REQUIRE_SERVICES", False):
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        _service_missing(
+            "REDIS_URL is not set: start Redis and set REDIS_URL=redis://127.0.0.1:6379/1"
+        )
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        _service_missing(f"Redis at REDIS_URL={url} does not answer ({exc}); start redis-server")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def organization(db):
+    return OrganizationFactory(name="Acme Makerspace", slug="acme")
+
+
+@pytest.fixture
+def other_organization(db):
+    return OrganizationFactory(name="Northwind ISP", slug="northwind")
+
+
+def _member(organization, role: Role):
+    return MembershipFactory(
+        organization=organization, role=role, user__username=f"{role}-user"
+    ).user
+
+
+@pytest.fixture
+def viewer(organization):
+    return _member(organization, Role.VIEWER)
+
+
+@pytest.fixture
+def analyst(organization):
+    return _member(organization, Role.ANALYST)
+
+
+@pytest.fixture
+def admin_user(organization):
+    return _member(organization, Role.ADMIN)
+
+
+@pytest.fixture
+def super_admin(organization):
+    return _member(organization, Role.SUPER_ADMIN)
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def viewer_client(viewer):
+    return _client_for(viewer)
+
+
+@pytest.fixture
+def analyst_client(analyst):
+    return _client_for(analyst)
+
+
+@pytest.fixture
+def admin_client_api(admin_user):
+    return _client_for(admin_user)
+
+
+@pytest.fixture
+def super_admin_client(super_admin):
+    return _client_for(super_admin)
+
+
+class CeleryWorkerProcess:
+    """A real `celery -A config worker` process on its own queue, for end-to-end tests."""
+
+    def __init__(self, broker_url: str, extra_env: dict[str, str] | None = None):
+        self.broker_url = broker_url
+        self.queue = f"test-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **os.environ,
+            "CELERY_BROKER_URL": broker_url,
+            "CELERY_RESULT_BACKEND": broker_url,
+            **(extra_env or {}),
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "CeleryWorkerProcess":
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            self.queue,
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        self.process = subprocess.Popen(command, cwd=BASE_DIR, env=self.env)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def celery_worker_process(redis_url):
+    # Celery reads CELERY_BROKER_URL from the environment before any argument, so the worker and
+    # the test's client both use it when it names Redis.
+    broker_url = os.environ.get("CELERY_BROKER_URL", "")
+    worker = CeleryWorkerProcess(
+        broker_url if broker_url.startswith("redis") else redis_url
+    ).start()
+    time.sleep(0.1)
+    yield worker
+    worker.stop()
