@@ -1,14 +1,23 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import APIRootView, DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.urls import router as accounts_router
 from config.health import healthz
 
+
+class ApiRootView(APIRootView):
+    """The root only lists links, so it answers without a login."""
+
+    permission_classes = [AllowAny]
+
+
 # One browsable API root for every app's viewsets.
 api_router = DefaultRouter()
+api_router.APIRootView = ApiRootView
 for app_router in (accounts_router,):
     api_router.registry.extend(app_router.registry)
 
