@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint fmt
+.PHONY: run test lint fmt bench
 
 run: $(VENV)/.installed-run
 	@scripts/system-packages.sh run
@@ -22,6 +22,11 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+
+# Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/reporting_bench).
+bench: $(VENV)/.installed-dev
+	$(PY) bench/exports.py
+	$(PY) bench/pdf.py
 
 fmt: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

@@ -7,7 +7,6 @@ reason otherwise; with REQUIRE_SERVICES=1 a missing service fails the run instea
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -40,6 +39,11 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         _service_missing(f"Redis at REDIS_URL={url} does not answer ({exc}); start redis-server")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -114,9 +118,11 @@ def super_admin_client(super_admin):
 class CeleryWorkerProcess:
     """A real `celery -A config worker` process on its own queue, for end-to-end tests."""
 
-    def __init__(self, broker_url: str, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self, broker_url: str, *, queue: str = "", extra_env: dict[str, str] | None = None
+    ):
         self.broker_url = broker_url
-        self.queue = f"test-{uuid.uuid4().hex[:8]}"
+        self.queue = queue or f"test-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ,
             "CELERY_BROKER_URL": broker_url,
@@ -156,14 +162,74 @@ class CeleryWorkerProcess:
                 self.process.wait()
 
 
+def _celery_broker_url(redis_url: str) -> str:
+    broker_url = os.environ.get("CELERY_BROKER_URL", "")
+    return broker_url if broker_url.startswith("redis") else redis_url
+
+
+@pytest.fixture
+def report_output_dir(settings, tmp_path):
+    """Report files of this test go to a temporary folder."""
+    folder = tmp_path / "reports"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "reports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(folder)},
+        },
+    }
+    settings.REPORT_OUTPUT_DIR = folder
+    return folder
+
+
+@pytest.fixture
+def live_worker(redis_url, transactional_db, report_output_dir):
+    """A real worker process on the test database and Redis, consuming the default queue.
+
+    Only on PostgreSQL: a second process cannot see SQLite's in-memory test database.
+    """
+    from django.db import connection
+
+    from config.celery import app
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a live worker needs the PostgreSQL test database (set DATABASE_URL)")
+    if not app.conf.broker_url.startswith("redis"):
+        _service_missing(
+            "a live worker needs CELERY_BROKER_URL=redis://… to receive the tests' tasks"
+        )
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    broker_url = app.conf.broker_url
+    app.control.purge()  # messages earlier tests left for executions that no longer exist
+    worker = CeleryWorkerProcess(
+        broker_url,
+        extra_env={
+            "DATABASE_URL": database_url,
+            "REPORT_OUTPUT_DIR": str(report_output_dir),
+        },
+        queue=app.conf.task_default_queue,
+    ).start()
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture
 def celery_worker_process(redis_url):
     # Celery reads CELERY_BROKER_URL from the environment before any argument, so the worker and
     # the test's client both use it when it names Redis.
-    broker_url = os.environ.get("CELERY_BROKER_URL", "")
-    worker = CeleryWorkerProcess(
-        broker_url if broker_url.startswith("redis") else redis_url
-    ).start()
-    time.sleep(0.1)
+    worker = CeleryWorkerProcess(_celery_broker_url(redis_url)).start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """Close every connection (the `reporting` alias's too) so the test database can be dropped."""
+    yield
+    from django.db import connections
+
+    connections.close_all()

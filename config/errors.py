@@ -18,6 +18,12 @@ class ApplicationError(Exception):
         self.errors = errors or {}
 
 
+class ConflictError(ApplicationError):
+    """The request is fine but the object's state does not allow it now (409)."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response({"detail": exc.message, **exc.errors}, status=exc.status_code)

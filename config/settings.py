@@ -90,6 +90,38 @@ DATABASES = {
         "DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}", base=BASE_DIR
     ),
 }
+
+
+# Report SQL runs on `reporting` aliases that a data source names in its config, so credentials
+# never sit in the database. `reporting` is the default database unless REPORTING_DATABASE_URL
+# names a replica or a read-only user of it; either way it holds the default database's data, so
+# tests read the default test database through it (MIRROR: its own connection, which on
+# PostgreSQL sees only committed rows). Report SQL only reads, so on SQLite it takes no IMMEDIATE
+# (write-locking) transactions, and it reads uncommitted rows, which only changes anything on a
+# shared-cache database (the in-memory test database): there a test's atomic block on this alias
+# would otherwise lock out the default's, and its reads would wait on the test's table locks.
+# Each REPORTING_DATABASE_<NAME>_URL adds an alias `reporting_<name>` for another database (a
+# warehouse): no MIRROR, since its data is not the default database's.
+def _reporting_databases() -> dict[str, dict]:
+    import os  # here rather than at the top: this block is the only reader of the raw environment
+
+    reporting = (
+        database_config("REPORTING_DATABASE_URL", "", base=BASE_DIR)
+        if env_str("REPORTING_DATABASE_URL", "").strip()
+        else DATABASES["default"]
+    )
+    options = {k: v for k, v in reporting.get("OPTIONS", {}).items() if k != "transaction_mode"}
+    if reporting["ENGINE"] == "django.db.backends.sqlite3":
+        options["init_command"] = options.get("init_command", "") + "PRAGMA read_uncommitted = ON;"
+    aliases = {"reporting": {**reporting, "OPTIONS": options, "TEST": {"MIRROR": "default"}}}
+    for variable, url in sorted(os.environ.items()):
+        name = variable.removeprefix("REPORTING_DATABASE_").removesuffix("_URL")
+        if variable == f"REPORTING_DATABASE_{name}_URL" and name and url.strip():
+            aliases[f"reporting_{name.lower()}"] = database_config(variable, "", base=BASE_DIR)
+    return aliases
+
+
+DATABASES.update(_reporting_databases())
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -123,6 +155,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # filled by `collectstatic` in production
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = VAR_DIR / "media"  # uploads such as organisation logos
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -195,9 +228,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),  # else ./control in the cwd
         "store_processed": False,
     }
-    for _folder in (_broker_dir, VAR_DIR / "celery" / "processed"):
+    for _folder in (_broker_dir, VAR_DIR / "celery" / "processed", VAR_DIR / "celery" / "control"):
         _folder.mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
@@ -218,6 +252,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 _report_dir_default = env_path("ANALYTICS_REPORT_STORAGE_DIR", VAR_DIR / "reports", base=BASE_DIR)
 REPORT_OUTPUT_DIR = env_path("REPORT_OUTPUT_DIR", _report_dir_default, base=BASE_DIR)
 ANALYTICS_REPORT_STORAGE_DIR = REPORT_OUTPUT_DIR
+# The storage ReportOutput files are saved through.
+STORAGES["reports"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(REPORT_OUTPUT_DIR)},
+}
 REPORT_TEMPLATE_DIR = env_path(
     "REPORT_TEMPLATE_DIR", BASE_DIR / "templates" / "reports", base=BASE_DIR
 )
@@ -227,6 +266,10 @@ ANALYTICS_CACHE_TTL = env_int("ANALYTICS_CACHE_TTL", 300)
 ANALYTICS_USE_MOCK_DATA = env_bool("ANALYTICS_USE_MOCK_DATA", False)
 ANALYTICS_MAX_REPORT_AGE_DAYS = env_int("ANALYTICS_MAX_REPORT_AGE_DAYS", 30, minimum=1)
 ANALYTICS_BATCH_SIZE = env_int("ANALYTICS_BATCH_SIZE", 1000, minimum=1)
+REPORT_QUERY_TIMEOUT = env_int("REPORT_QUERY_TIMEOUT", 300, minimum=1)  # seconds
+REPORT_PDF_MAX_ROWS = env_int("REPORT_PDF_MAX_ROWS", 10_000, minimum=1)
+REPORT_SPOOL_DIR = env_path("REPORT_SPOOL_DIR", VAR_DIR / "spool", base=BASE_DIR)
+REPORT_SPOOL_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {
@@ -235,4 +278,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # WeasyPrint logs every rendering step at INFO; its warnings are what matter.
+    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }

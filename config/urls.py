@@ -7,6 +7,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.urls import router as accounts_router
 from config.health import healthz
+from reporting.urls import router as reporting_router
 
 
 class ApiRootView(APIRootView):
@@ -15,10 +16,12 @@ class ApiRootView(APIRootView):
     permission_classes = [AllowAny]
 
 
-# One browsable API root for every app's viewsets.
+# One browsable API root for every app's viewsets. Paths work with and without a trailing
+# slash, so the product descriptions' examples (POST …/report-templates) work as written.
 api_router = DefaultRouter()
 api_router.APIRootView = ApiRootView
-for app_router in (accounts_router,):
+api_router.trailing_slash = "/?"
+for app_router in (accounts_router, reporting_router):
     api_router.registry.extend(app_router.registry)
 
 api_v1 = [

@@ -4,6 +4,7 @@ from django.test import Client
 
 from accounts.models import Membership, Organization
 from accounts.tests.factories import UserFactory
+from reporting.models import ReportTemplate
 
 
 @pytest.mark.django_db
@@ -54,13 +55,18 @@ def test_setup_demo_creates_the_demo_once_and_always_prints_the_login(capsys):
     first = capsys.readouterr().out
     assert "login:   demo / demo" in first
     assert "/admin/" in first
-    organizations, memberships = Organization.objects.count(), Membership.objects.count()
+    counts = (
+        Organization.objects.count(),
+        Membership.objects.count(),
+        ReportTemplate.objects.count(),
+    )
     assert Organization.objects.filter(slug="demo").exists()
-    assert memberships == 4  # the demo admin and one sample member per role
+    assert counts[1:] == (4, 2)  # the demo admin, one sample member per role; two demo reports
 
     call_command("setup_demo")
     assert "login:   demo / demo" in capsys.readouterr().out
-    assert (Organization.objects.count(), Membership.objects.count()) == (
-        organizations,
-        memberships,
-    )
+    assert (
+        Organization.objects.count(),
+        Membership.objects.count(),
+        ReportTemplate.objects.count(),
+    ) == counts

@@ -4,7 +4,7 @@ from django.test import override_settings
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases="__all__")
 def test_healthz_is_200_when_database_cache_and_broker_answer(client):
     response = client.get("/healthz")
     assert response.status_code == 200, response.json()
@@ -14,7 +14,7 @@ def test_healthz_is_200_when_database_cache_and_broker_answer(client):
     assert set(body["services"]) == {"database", "cache", "broker"}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases="__all__")
 def test_healthz_is_503_naming_the_cache_when_it_is_down(client):
     dead_cache = {
         "default": {
@@ -32,7 +32,7 @@ def test_healthz_is_503_naming_the_cache_when_it_is_down(client):
     assert body["services"]["database"]["status"] == "ok"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases="__all__")
 def test_healthz_is_503_naming_the_broker_when_it_is_down(client):
     with override_settings(CELERY_BROKER_URL=DEAD_REDIS):
         response = client.get("/healthz")

@@ -1,0 +1,341 @@
+"""The reporting back office: the same services as the API, behind Django admin screens."""
+
+from auditlog.registry import auditlog
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from config.errors import ApplicationError
+from reporting.forms import PrettyJSONField, RunReportForm, pretty_json_widget
+from reporting.models import (
+    DataSource,
+    ExecutionStatus,
+    ReportAccessLog,
+    ReportExecution,
+    ReportOutput,
+    ReportTemplate,
+    TemplateDataSource,
+    Trigger,
+)
+from reporting.services import executions as execution_services
+from reporting.services import templates as template_services
+from reporting.services.access_log import ClientInfo
+
+auditlog.register(DataSource)
+auditlog.register(ReportTemplate)
+
+
+def _apply_errors(form: forms.ModelForm, error: ApplicationError) -> None:
+    """An ApplicationError's fields onto the form, the rest as a form-wide error."""
+    for field, reasons in (error.errors or {"__all__": [error.message]}).items():
+        reasons = reasons if isinstance(reasons, list) else [str(reasons)]
+        form.add_error(field if field in form.fields else None, [str(r) for r in reasons])
+
+
+def download_links(outputs, organization_slug: str) -> str:
+    return format_html_join(
+        " ",
+        '<a href="{}?org={}">{}</a>',
+        (
+            (reverse("report-output-download", args=[o.pk]), organization_slug, o.format.upper())
+            for o in outputs
+            if not o.expired_at
+        ),
+    )
+
+
+class DataSourceForm(forms.ModelForm):
+    config = PrettyJSONField(required=False, initial=dict, widget=pretty_json_widget())
+
+    class Meta:
+        model = DataSource
+        fields = ["organization", "name", "description", "source_type", "query", "config"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            source = self.instance
+            for name, value in cleaned.items():
+                setattr(source, name, value)
+            source.config = source.config or {}
+            try:
+                template_services.data_source_validate(source)
+            except ApplicationError as error:
+                _apply_errors(self, error)
+        return cleaned
+
+
+@admin.register(DataSource)
+class DataSourceAdmin(admin.ModelAdmin):
+    form = DataSourceForm
+    list_display = ["name", "organization", "source_type", "updated_at"]
+    list_filter = ["source_type", "organization"]
+    search_fields = ["name", "description", "query"]
+    actions = ["test_connection"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request, queryset):
+        for source in queryset:
+            ok, message = template_services.data_source_test(data_source=source)
+            self.message_user(
+                request, f"{source.name}: {message}", messages.SUCCESS if ok else messages.ERROR
+            )
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:pk>/preview/", preview, name="reporting_datasource_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, pk: int):
+        source = get_object_or_404(DataSource, pk=pk)
+        form = PreviewForm(request.POST or None)
+        preview = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                preview = template_services.data_source_preview(
+                    data_source=source, parameters=form.cleaned_data["parameters"] or {}
+                )
+            except ApplicationError as error:
+                form.add_error(None, f"{error.message} {error.errors.get('parameters', '')}")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview of {source.name}",
+            "opts": self.model._meta,
+            "original": source,
+            "form": form,
+            "preview": preview,
+        }
+        return TemplateResponse(request, "admin/reporting/preview.html", context)
+
+
+class PreviewForm(forms.Form):
+    parameters = PrettyJSONField(
+        required=False,
+        initial=dict,
+        widget=pretty_json_widget(4),
+        help_text="A JSON object with a value for each parameter the query uses.",
+    )
+
+
+class TemplateDataSourceInline(admin.TabularInline):
+    model = TemplateDataSource
+    extra = 1
+    fields = ["position", "data_source"]
+    ordering = ["position"]
+
+
+class ReportTemplateForm(forms.ModelForm):
+    output_formats = PrettyJSONField(widget=pretty_json_widget(2))
+    parameters_schema = PrettyJSONField(widget=pretty_json_widget(12))
+    charts = PrettyJSONField(required=False, initial=list, widget=pretty_json_widget(6))
+
+    class Meta:
+        model = ReportTemplate
+        fields = [
+            "organization",
+            "name",
+            "slug",
+            "description",
+            "report_type",
+            "output_formats",
+            "parameters_schema",
+            "layout_name",
+            "layout",
+            "charts",
+            "is_public",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            template = self.instance
+            for name, value in cleaned.items():
+                setattr(template, name, value)
+            template.charts = template.charts or []
+            try:
+                sources = template_services.template_data_sources(template)
+                template_services.template_validate(template, sources)
+            except ApplicationError as error:
+                _apply_errors(self, error)
+        return cleaned
+
+
+@admin.register(ReportTemplate)
+class ReportTemplateAdmin(admin.ModelAdmin):
+    form = ReportTemplateForm
+    inlines = [TemplateDataSourceInline]
+    list_display = ["name", "organization", "report_type", "is_public", "updated_at", "run_link"]
+    list_filter = ["report_type", "is_public", "organization"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Run")
+    def run_link(self, template):
+        url = reverse("admin:reporting_reporttemplate_run", args=[template.pk])
+        return format_html('<a class="button" href="{}">Run now</a>', url)
+
+    def get_urls(self):
+        run = self.admin_site.admin_view(self.run_view)
+        return [
+            path("<int:pk>/run/", run, name="reporting_reporttemplate_run"),
+            *super().get_urls(),
+        ]
+
+    def run_view(self, request, pk: int):
+        template = get_object_or_404(ReportTemplate, pk=pk)
+        form = RunReportForm(request.POST or None, template=template)
+        if request.method == "POST" and form.is_valid():
+            try:
+                execution = execution_services.execution_request(
+                    template=template,
+                    parameters=form.parameters(),
+                    output_formats=form.cleaned_data["output_formats"],
+                    requested_by=request.user,
+                    trigger=Trigger.ADMIN,
+                    client=ClientInfo.from_request(request),
+                )
+            except ApplicationError as error:
+                for field, reasons in error.errors.get("parameters", {}).items():
+                    form.add_error(field if field in form.fields else None, reasons)
+            else:
+                self.message_user(request, f"Execution {execution.pk} queued.", messages.SUCCESS)
+                return redirect("admin:reporting_reportexecution_change", execution.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Run {template.name}",
+            "opts": self.model._meta,
+            "original": template,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/reporting/run.html", context)
+
+
+class ReportOutputInline(admin.TabularInline):
+    model = ReportOutput
+    extra = 0
+    can_delete = False
+    fields = ["format", "filename", "size", "sha256", "expires_at", "expired_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReportExecution)
+class ReportExecutionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "template",
+        "organization",
+        "status",
+        "progress_bar",
+        "duration",
+        "row_count",
+        "trigger",
+        "requested_by",
+        "queued_at",
+        "downloads",
+    ]
+    list_filter = ["status", "trigger", "organization", "template"]
+    search_fields = ["template__name", "error"]
+    list_select_related = ["template", "organization", "requested_by"]
+    readonly_fields = [f.name for f in ReportExecution._meta.fields]
+    inlines = [ReportOutputInline]
+    actions = ["cancel", "retry"]
+    date_hierarchy = "queued_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("outputs")
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Progress")
+    def progress_bar(self, execution):
+        return format_html(
+            '<progress max="100" value="{}" title="{}%"></progress> {}%',
+            execution.progress,
+            execution.progress,
+            execution.progress,
+        )
+
+    @admin.display(description="Duration")
+    def duration(self, execution):
+        seconds = execution.duration_seconds
+        return "" if seconds is None else f"{seconds:.1f} s"
+
+    @admin.display(description="Outputs")
+    def downloads(self, execution):
+        return download_links(execution.outputs.all(), execution.organization.slug)
+
+    @admin.action(description="Cancel the selected executions")
+    def cancel(self, request, queryset):
+        for execution in queryset.filter(
+            status__in=[ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
+        ):
+            execution_services.execution_cancel(
+                execution=execution, user=request.user, client=ClientInfo.from_request(request)
+            )
+            self.message_user(request, f"Execution {execution.pk} cancelled.")
+
+    @admin.action(description="Retry the selected executions")
+    def retry(self, request, queryset):
+        for execution in queryset.filter(
+            status__in=[ExecutionStatus.FAILED, ExecutionStatus.CANCELLED]
+        ):
+            try:
+                retry = execution_services.execution_retry(
+                    execution=execution, user=request.user, client=ClientInfo.from_request(request)
+                )
+            except ApplicationError as error:
+                self.message_user(request, f"{execution.pk}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Execution {execution.pk} retried as {retry.pk}.")
+
+
+@admin.register(ReportOutput)
+class ReportOutputAdmin(admin.ModelAdmin):
+    list_display = ["filename", "format", "size", "created_at", "expires_at", "download"]
+    list_filter = ["format"]
+    search_fields = ["filename", "sha256"]
+    readonly_fields = [f.name for f in ReportOutput._meta.fields]
+    list_select_related = ["execution__organization"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Download")
+    def download(self, output):
+        return download_links([output], output.execution.organization.slug)
+
+
+@admin.register(ReportAccessLog)
+class ReportAccessLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "organization", "user", "action", "object_repr", "ip_address"]
+    list_filter = ["action", "organization"]
+    search_fields = ["object_repr", "user__username", "ip_address"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,287 @@
+"""The business-intelligence API: thin viewsets onto reporting's services and selectors."""
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.permissions import IsOrgAdmin, IsOrgAnalyst, IsOrgViewer
+from reporting import selectors
+from reporting.filters import ReportAccessLogFilter, ReportExecutionFilter
+from reporting.models import AccessAction, ReportOutput, Trigger, report_storage
+from reporting.serializers import (
+    DataSourceSerializer,
+    DataSourceWriteSerializer,
+    ParametersSerializer,
+    PreviewSerializer,
+    ReportAccessLogSerializer,
+    ReportExecutionRequestSerializer,
+    ReportExecutionSerializer,
+    ReportOutputSerializer,
+    ReportTemplateSerializer,
+    ReportTemplateWriteSerializer,
+    TestResultSerializer,
+)
+from reporting.services import executions as execution_services
+from reporting.services import templates as template_services
+from reporting.services.access_log import ClientInfo, access_log_record
+
+READ_ACTIONS = ("list", "retrieve")
+
+
+class OrganizationScopedMixin:
+    """Permission by action: `read_permission` to read, `write_permission` for the rest."""
+
+    read_permission = IsOrgViewer
+    write_permission = IsOrgAdmin
+
+    def get_permissions(self):
+        permission = self.read_permission if self.action in READ_ACTIONS else self.write_permission
+        return [permission()]
+
+    def client(self) -> ClientInfo:
+        return ClientInfo.from_request(self.request)
+
+
+class DataSourceViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
+    """Data sources: analysts read them, admins manage, test and preview them."""
+
+    serializer_class = DataSourceSerializer
+    read_permission = IsOrgAnalyst
+    write_permission = IsOrgAdmin
+    filterset_fields = ["source_type"]
+    search_fields = ["name", "description"]
+
+    def get_queryset(self):
+        return selectors.data_sources_for(organization=self.request.organization)
+
+    @extend_schema(request=DataSourceWriteSerializer, responses={201: DataSourceSerializer})
+    def create(self, request: Request) -> Response:
+        fields = self._validated(DataSourceWriteSerializer(data=request.data))
+        source = template_services.data_source_create(
+            organization=request.organization, created_by=request.user, **fields
+        )
+        return Response(DataSourceSerializer(source).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DataSourceWriteSerializer, responses=DataSourceSerializer)
+    def update(self, request: Request, pk=None, partial: bool = False) -> Response:
+        serializer = DataSourceWriteSerializer(data=request.data, partial=partial)
+        source = template_services.data_source_update(
+            data_source=self.get_object(), **self._validated(serializer)
+        )
+        return Response(DataSourceSerializer(source).data)
+
+    def perform_destroy(self, instance) -> None:
+        template_services.data_source_delete(data_source=instance)
+
+    @extend_schema(request=None, responses=TestResultSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk=None) -> Response:
+        ok, message = template_services.data_source_test(data_source=self.get_object())
+        return Response({"ok": ok, "message": message})
+
+    @extend_schema(request=ParametersSerializer, responses=PreviewSerializer)
+    @action(detail=True, methods=["post"])
+    def preview(self, request: Request, pk=None) -> Response:
+        parameters = self._validated(ParametersSerializer(data=request.data))["parameters"]
+        preview = template_services.data_source_preview(
+            data_source=self.get_object(), parameters=parameters
+        )
+        return Response(preview)
+
+    @staticmethod
+    def _validated(serializer) -> dict:
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+class ReportTemplateViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
+    """Report templates: viewers see public ones; analysts and above see and edit all."""
+
+    serializer_class = ReportTemplateSerializer
+    read_permission = IsOrgViewer
+    write_permission = IsOrgAnalyst
+    filterset_fields = ["report_type", "is_public"]
+    search_fields = ["name", "description", "slug"]
+    ordering_fields = ["name", "created_at", "updated_at"]
+
+    def get_queryset(self):
+        return selectors.templates_visible(
+            organization=self.request.organization, role=self.request.role
+        )
+
+    def _write(self, request: Request, *, partial: bool) -> dict:
+        serializer = ReportTemplateWriteSerializer(
+            data=request.data,
+            partial=partial,
+            data_sources=selectors.data_sources_for(organization=request.organization),
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    @extend_schema(request=ReportTemplateWriteSerializer, responses={201: ReportTemplateSerializer})
+    def create(self, request: Request) -> Response:
+        fields = self._write(request, partial=False)
+        template = template_services.template_create(
+            organization=request.organization,
+            created_by=request.user,
+            data_sources=fields.pop("data_source_ids", []),
+            **fields,
+        )
+        return Response(ReportTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReportTemplateWriteSerializer, responses=ReportTemplateSerializer)
+    def update(self, request: Request, pk=None, partial: bool = False) -> Response:
+        fields = self._write(request, partial=partial)
+        template = template_services.template_update(
+            template=self.get_object(), data_sources=fields.pop("data_source_ids", None), **fields
+        )
+        return Response(ReportTemplateSerializer(template).data)
+
+    def retrieve(self, request: Request, pk=None) -> Response:
+        template = self.get_object()
+        access_log_record(
+            organization=request.organization,
+            user=request.user,
+            action=AccessAction.VIEW,
+            template=template,
+            client=self.client(),
+        )
+        return Response(ReportTemplateSerializer(template).data)
+
+    def perform_destroy(self, instance) -> None:
+        template_services.template_delete(
+            template=instance, user=self.request.user, client=self.client()
+        )
+
+
+class ReportExecutionViewSet(
+    OrganizationScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Run reports and follow them. Viewers see their own executions; analysts see all."""
+
+    serializer_class = ReportExecutionSerializer
+    read_permission = write_permission = IsOrgViewer
+    filterset_class = ReportExecutionFilter
+    ordering_fields = ["queued_at", "finished_at", "row_count"]
+
+    def get_queryset(self):
+        request = self.request
+        return selectors.executions_visible(
+            organization=request.organization, user=request.user, role=request.role
+        )
+
+    @extend_schema(
+        request=ReportExecutionRequestSerializer, responses={202: ReportExecutionSerializer}
+    )
+    def create(self, request: Request) -> Response:
+        serializer = ReportExecutionRequestSerializer(
+            data=request.data,
+            templates=selectors.templates_visible(
+                organization=request.organization, role=request.role
+            ),
+        )
+        serializer.is_valid(raise_exception=True)
+        execution = execution_services.execution_request(
+            template=serializer.validated_data["template_id"],
+            parameters=serializer.validated_data["parameters"],
+            output_formats=serializer.validated_data.get("output_formats"),
+            requested_by=request.user,
+            trigger=Trigger.API,
+            client=self.client(),
+        )
+        return self._accepted(execution)
+
+    def retrieve(self, request: Request, pk=None) -> Response:
+        execution = self.get_object()
+        access_log_record(
+            organization=request.organization,
+            user=request.user,
+            action=AccessAction.VIEW,
+            execution=execution,
+            client=self.client(),
+        )
+        return Response(self.get_serializer(execution).data)
+
+    @extend_schema(request=None, responses=ReportExecutionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        execution = execution_services.execution_cancel(
+            execution=self.get_object(), user=request.user, client=self.client()
+        )
+        return Response(self.get_serializer(execution).data)
+
+    @extend_schema(request=None, responses={202: ReportExecutionSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk=None) -> Response:
+        execution = execution_services.execution_retry(
+            execution=self.get_object(), user=request.user, client=self.client()
+        )
+        return self._accepted(execution)
+
+    def _accepted(self, execution) -> Response:
+        execution = self.get_queryset().get(pk=execution.pk)
+        location = self.reverse_action("detail", args=[execution.pk])
+        return Response(
+            self.get_serializer(execution).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )
+
+
+class ReportOutputViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Report files; `download` streams one and records it in the access log."""
+
+    serializer_class = ReportOutputSerializer
+    read_permission = write_permission = IsOrgViewer
+    filterset_fields = ["format", "execution"]
+
+    def get_queryset(self):
+        request = self.request
+        return selectors.outputs_visible(
+            organization=request.organization, user=request.user, role=request.role
+        )
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(description="The file"),
+            410: None,
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk=None):
+        output: ReportOutput = self.get_object()
+        if output.expired_at:
+            return Response(
+                {"detail": f"This output expired on {output.expires_at:%Y-%m-%d} and was deleted."},
+                status=status.HTTP_410_GONE,
+            )
+        access_log_record(
+            organization=request.organization,
+            user=request.user,
+            action=AccessAction.DOWNLOAD,
+            output=output,
+            client=self.client(),
+        )
+        return FileResponse(
+            report_storage().open(output.file.name, "rb"),
+            as_attachment=True,
+            filename=output.filename,
+            content_type=output.content_type,
+        )
+
+
+class ReportAccessLogViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Who did what to which template, execution or output: admins only."""
+
+    serializer_class = ReportAccessLogSerializer
+    read_permission = write_permission = IsOrgAdmin
+    filterset_class = ReportAccessLogFilter
+
+    def get_queryset(self):
+        return selectors.access_log_for(organization=self.request.organization)

@@ -1,0 +1,17 @@
+"""Data source kinds: one module per kind, one interface (`base.DataSourceAdapter`), a registry.
+
+`get_adapter` raises KeyError for a source type with no adapter.
+"""
+
+from reporting.datasources.base import DataSourceAdapter
+from reporting.datasources.database import DatabaseAdapter
+from reporting.datasources.dataset import DatasetAdapter
+
+ADAPTERS: dict[str, DataSourceAdapter] = {
+    "database": DatabaseAdapter(),
+    "dataset": DatasetAdapter(),
+}
+
+
+def get_adapter(source_type: str) -> DataSourceAdapter:
+    return ADAPTERS[source_type]

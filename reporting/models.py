@@ -1,0 +1,243 @@
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organization
+
+OUTPUT_FORMATS = ("pdf", "csv", "xlsx", "html", "json")
+
+
+def report_storage():
+    return storages["reports"]
+
+
+class SourceType(models.TextChoices):
+    DATABASE = "database", "Database (SQL)"
+    DATASET = "dataset", "Built-in dataset"
+
+
+class DataSource(models.Model):
+    """Where one table of a report comes from; its credentials live in settings, not here."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="data_sources"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source_type = models.CharField(max_length=20, choices=SourceType.choices)
+    query = models.TextField(blank=True, help_text="SQL with named parameters: %(name)s")
+    config = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="data_source_name_unique_in_organization"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReportType(models.TextChoices):
+    FINANCIAL = "financial"
+    USAGE = "usage"
+    INVENTORY = "inventory"
+    EQUIPMENT = "equipment"
+    PROJECTS = "projects"
+    REVENUE = "revenue"
+    CUSTOMER = "customer"
+    CUSTOM = "custom"
+
+
+def default_parameters_schema() -> dict:
+    return {"type": "object", "properties": {}}
+
+
+class ReportTemplate(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="report_templates"
+    )
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100)
+    description = models.TextField(blank=True)
+    report_type = models.CharField(
+        max_length=20, choices=ReportType.choices, default=ReportType.CUSTOM
+    )
+    output_formats = models.JSONField(default=list)
+    parameters_schema = models.JSONField(default=default_parameters_schema)
+    data_sources = models.ManyToManyField(
+        DataSource, through="TemplateDataSource", related_name="templates"
+    )
+    layout_name = models.CharField(
+        max_length=200, blank=True, help_text="A layout file in REPORT_TEMPLATE_DIR"
+    )
+    layout = models.TextField(blank=True, help_text="Or the layout itself (a Django template)")
+    charts = models.JSONField(default=list, blank=True)
+    is_public = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "slug"], name="template_slug_unique_in_organization"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemplateDataSource(models.Model):
+    """A template's data sources, in order: each gives one table of the report."""
+
+    template = models.ForeignKey(ReportTemplate, on_delete=models.CASCADE, related_name="sources")
+    data_source = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.data_source}"
+
+
+class ExecutionStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Trigger(models.TextChoices):
+    API = "api"
+    ADMIN = "admin"
+    SCHEDULE = "schedule"
+    CLI = "cli"
+    RETRY = "retry"
+
+
+class ReportExecution(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="report_executions"
+    )
+    # PROTECT: a template with a history of runs is not deleted under it.
+    template = models.ForeignKey(
+        ReportTemplate, on_delete=models.PROTECT, related_name="executions"
+    )
+    parameters = models.JSONField(default=dict)
+    output_formats = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED
+    )
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.API)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    row_count = models.BigIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-queued_at"], name="execution_org_queued"),
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                name="execution_running_heartbeat",
+                condition=Q(status="running"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} #{self.pk} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class ReportOutput(models.Model):
+    execution = models.ForeignKey(ReportExecution, on_delete=models.CASCADE, related_name="outputs")
+    format = models.CharField(max_length=10)
+    file = models.FileField(storage=report_storage, upload_to="%Y/%m/%d", max_length=500)
+    filename = models.CharField(max_length=255, help_text="The name a download is given")
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "format"]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], name="output_to_expire", condition=Q(expired_at=None)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class AccessAction(models.TextChoices):
+    VIEW = "view"
+    RUN = "run"
+    DOWNLOAD = "download"
+    CANCEL = "cancel"
+    DELETE = "delete"
+
+
+class ReportAccessLog(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="report_access_log"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=AccessAction.choices)
+    template = models.ForeignKey(
+        ReportTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    execution = models.ForeignKey(
+        ReportExecution, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    output = models.ForeignKey(
+        ReportOutput, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    object_repr = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.action} {self.object_repr}"

@@ -1,0 +1,195 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from reporting.models import (
+    OUTPUT_FORMATS,
+    DataSource,
+    ReportAccessLog,
+    ReportExecution,
+    ReportOutput,
+    ReportTemplate,
+    SourceType,
+)
+
+
+class DataSourceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DataSource
+        fields = [
+            "id",
+            "name",
+            "description",
+            "source_type",
+            "query",
+            "config",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class DataSourceWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    source_type = serializers.ChoiceField(choices=SourceType.choices)
+    query = serializers.CharField(required=False, allow_blank=True, default="")
+    config = serializers.JSONField(required=False, default=dict)
+
+
+class ParametersSerializer(serializers.Serializer):
+    parameters = serializers.JSONField(required=False, default=dict)
+
+
+class TestResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class PreviewSerializer(serializers.Serializer):
+    columns = serializers.ListField(child=serializers.DictField())
+    rows = serializers.ListField(child=serializers.ListField())
+
+
+class ReportTemplateSerializer(serializers.ModelSerializer):
+    data_source_ids = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportTemplate
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "description",
+            "report_type",
+            "output_formats",
+            "parameters_schema",
+            "data_source_ids",
+            "layout_name",
+            "layout",
+            "charts",
+            "is_public",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_data_source_ids(self, template: ReportTemplate) -> list[int]:
+        return [link.data_source_id for link in template.sources.all()]
+
+
+class ReportTemplateWriteSerializer(serializers.Serializer):
+    """The seed's body (name, description, report_type, output_formats, parameters_schema,
+    data_source_ids, is_public) plus slug, layout_name, layout and charts."""
+
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=100, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    report_type = serializers.ChoiceField(
+        choices=ReportTemplate._meta.get_field("report_type").choices, required=False
+    )
+    output_formats = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+    parameters_schema = serializers.JSONField(required=False)
+    data_source_ids = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=DataSource.objects.none(), required=False
+    )
+    layout_name = serializers.CharField(required=False, allow_blank=True)
+    layout = serializers.CharField(required=False, allow_blank=True)
+    charts = serializers.JSONField(required=False)
+    is_public = serializers.BooleanField(required=False)
+
+    def __init__(self, *args, data_sources=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if data_sources is not None:
+            self.fields["data_source_ids"].child_relation.queryset = data_sources
+
+
+class ReportOutputSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportOutput
+        fields = [
+            "id",
+            "format",
+            "filename",
+            "size",
+            "sha256",
+            "content_type",
+            "created_at",
+            "expires_at",
+            "expired_at",
+            "download_url",
+        ]
+
+    def get_download_url(self, output: ReportOutput) -> str | None:
+        if output.expired_at:
+            return None
+        path = reverse("report-output-download", args=[output.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class ReportExecutionSerializer(serializers.ModelSerializer):
+    template_id = serializers.IntegerField(read_only=True)
+    template_name = serializers.CharField(source="template.name", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    outputs = ReportOutputSerializer(many=True, read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = ReportExecution
+        fields = [
+            "id",
+            "template_id",
+            "template_name",
+            "status",
+            "trigger",
+            "parameters",
+            "output_formats",
+            "requested_by",
+            "retry_of",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "row_count",
+            "progress",
+            "error",
+            "attempts",
+            "outputs",
+        ]
+
+
+class ReportExecutionRequestSerializer(serializers.Serializer):
+    template_id = serializers.PrimaryKeyRelatedField(queryset=ReportTemplate.objects.none())
+    parameters = serializers.JSONField(required=False, default=dict)
+    output_formats = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        allow_empty=False,
+        help_text=f"Override the template's formats: any of {', '.join(OUTPUT_FORMATS)}.",
+    )
+
+    def __init__(self, *args, templates=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if templates is not None:
+            self.fields["template_id"].queryset = templates
+
+
+class ReportAccessLogSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ReportAccessLog
+        fields = [
+            "id",
+            "created_at",
+            "user",
+            "action",
+            "template",
+            "execution",
+            "output",
+            "object_repr",
+            "ip_address",
+            "user_agent",
+        ]

@@ -1,0 +1,1 @@
+"""Every write of the reporting app: data sources and templates, executions, outputs."""

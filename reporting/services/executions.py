@@ -1,0 +1,397 @@
+"""Report executions: request one, run it (claimed once), cancel it, retry it."""
+
+import base64
+import hashlib
+import logging
+import mimetypes
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Organization
+from config.errors import ConflictError
+from reporting.datasources import get_adapter
+from reporting.datasources.base import DataSourceError
+from reporting.models import (
+    AccessAction,
+    ExecutionStatus,
+    ReportExecution,
+    ReportOutput,
+    ReportTemplate,
+    Trigger,
+    report_storage,
+)
+from reporting.parameters import parameters_validate
+from reporting.renderers import get_renderer
+from reporting.services.access_log import ClientInfo, access_log_record
+from reporting.services.templates import layout_source, output_formats_normalize, table_names
+from reporting.tables import Branding, Chart, ReportDocument, SpooledTable
+
+log = logging.getLogger(__name__)
+
+SPOOL_SHARE = 20  # percent of the progress bar given to fetching the data
+PROGRESS_SAVE_INTERVAL = 0.5  # seconds between progress writes
+
+
+class ExecutionError(Exception):
+    """A failure with a message fit for the person who asked for the report."""
+
+
+class ExecutionCancelled(Exception):
+    pass
+
+
+@transaction.atomic
+def execution_request(
+    *,
+    template: ReportTemplate,
+    parameters: dict[str, Any],
+    requested_by: AbstractBaseUser | None,
+    trigger: str,
+    output_formats: list[str] | None = None,
+    retry_of: ReportExecution | None = None,
+    client: ClientInfo | None = None,
+    enqueue: bool = True,
+) -> ReportExecution:
+    """Validate and store an execution; it is queued once the transaction commits.
+
+    `enqueue=False` leaves it for the caller to run in-process (the run_report command)."""
+    values = parameters_validate(schema=template.parameters_schema, values=parameters)
+    formats = output_formats_normalize(output_formats or template.output_formats)
+    execution = ReportExecution.objects.create(
+        organization=template.organization,
+        template=template,
+        parameters=values,
+        output_formats=formats,
+        trigger=trigger,
+        requested_by=requested_by,
+        retry_of=retry_of,
+        celery_task_id=str(uuid.uuid4()),
+    )
+    access_log_record(
+        organization=template.organization,
+        user=requested_by,
+        action=AccessAction.RUN,
+        execution=execution,
+        client=client,
+    )
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue(execution))
+    return execution
+
+
+def _enqueue(execution: ReportExecution) -> None:
+    from reporting.tasks import process_report_execution
+
+    process_report_execution.apply_async(args=[execution.pk], task_id=execution.celery_task_id)
+
+
+@transaction.atomic
+def execution_cancel(
+    *, execution: ReportExecution, user: AbstractBaseUser | None, client: ClientInfo | None = None
+) -> ReportExecution:
+    """A queued execution never starts; a running one stops at its next progress step."""
+    cancelled = ReportExecution.objects.filter(
+        pk=execution.pk, status__in=[ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
+    ).update(status=ExecutionStatus.CANCELLED, finished_at=timezone.now())
+    execution.refresh_from_db()
+    if not cancelled:
+        raise ConflictError(
+            "Only a queued or running execution can be cancelled "
+            f"(its status is {execution.status}).",
+            errors={"status": [execution.status]},
+        )
+    access_log_record(
+        organization=execution.organization,
+        user=user,
+        action=AccessAction.CANCEL,
+        execution=execution,
+        client=client,
+    )
+    return execution
+
+
+def execution_retry(
+    *, execution: ReportExecution, user: AbstractBaseUser | None, client: ClientInfo | None = None
+) -> ReportExecution:
+    """A new execution with the same parameters and formats; the failed one stays as it was."""
+    if execution.status not in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
+        raise ConflictError(
+            "Only a failed or cancelled execution can be retried "
+            f"(its status is {execution.status}).",
+            errors={"status": [execution.status]},
+        )
+    return execution_request(
+        template=execution.template,
+        parameters=execution.parameters,
+        requested_by=user,
+        trigger=Trigger.RETRY,
+        output_formats=execution.output_formats,
+        retry_of=execution,
+        client=client,
+    )
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def execution_claim(*, execution_id: int) -> bool:
+    """queued -> running, atomically: of two workers given the same execution, one runs it."""
+    now = timezone.now()
+    return bool(
+        ReportExecution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED).update(
+            status=ExecutionStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            progress=0,
+            error="",
+        )
+    )
+
+
+def execution_run(
+    *, execution_id: int, on_progress: Callable[[int], None] | None = None
+) -> ReportExecution | None:
+    """Run a queued execution to its end; a no-op when another worker has claimed it."""
+    if not execution_claim(execution_id=execution_id):
+        log.info("Execution %s is not queued any more; nothing to do.", execution_id)
+        return None
+    execution = ReportExecution.objects.select_related("template", "organization").get(
+        pk=execution_id
+    )
+    progress = Progress(execution.pk, on_progress)
+    saved: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(dir=settings.REPORT_SPOOL_DIR) as spool_dir:
+            document = _document_build(execution, Path(spool_dir), progress)
+            outputs = _outputs_render(execution, document, Path(spool_dir), progress, saved)
+            _finish(execution, outputs, row_count=sum(t.row_count for t in document.tables))
+    except ExecutionCancelled:
+        _discard(saved)
+        log.info("Execution %s was cancelled while running.", execution_id)
+    except Exception as error:
+        _discard(saved)
+        if isinstance(error, ExecutionError):
+            message = str(error)
+            log.warning("Execution %s failed: %s", execution_id, message)
+        else:
+            message = (
+                f"An unexpected error stopped the report ({type(error).__name__}); the server "
+                f"log has the details for execution {execution_id}."
+            )
+            log.exception("Execution %s failed unexpectedly.", execution_id)
+        _fail(execution_id, message)
+    execution.refresh_from_db()
+    return execution
+
+
+class Progress:
+    """Saves progress (and the heartbeat) at most every half second; notices a cancel."""
+
+    def __init__(self, execution_id: int, on_progress: Callable[[int], None] | None = None):
+        self.execution_id = execution_id
+        self.on_progress = on_progress
+        self.percent = 0
+        self.saved_at = 0.0
+        self.rows_done = 0
+        self.span = (0, 0, 1)  # (start percent, end percent, rows expected)
+
+    def set(self, percent: int, *, force: bool = False) -> None:
+        percent = max(0, min(99, percent))
+        now = time.monotonic()
+        if not force and (percent <= self.percent or now - self.saved_at < PROGRESS_SAVE_INTERVAL):
+            return
+        still_running = ReportExecution.objects.filter(
+            pk=self.execution_id, status=ExecutionStatus.RUNNING
+        ).update(progress=percent, heartbeat_at=timezone.now())
+        if not still_running:
+            raise ExecutionCancelled()
+        self.percent, self.saved_at = percent, now
+        if self.on_progress:
+            self.on_progress(percent)
+
+    def phase(self, start: int, end: int, rows: int) -> None:
+        self.set(start, force=True)
+        self.span, self.rows_done = (start, end, max(rows, 1)), 0
+
+    def rows(self, count: int) -> None:
+        self.rows_done += count
+        start, end, total = self.span
+        self.set(start + (end - start) * min(self.rows_done, total) // total)
+
+
+def _document_build(
+    execution: ReportExecution, spool_dir: Path, progress: Progress
+) -> ReportDocument:
+    template, organization = execution.template, execution.organization
+    sources = [link.data_source for link in template.sources.select_related("data_source")]
+    tables = []
+    for position, (source, name) in enumerate(zip(sources, table_names(sources), strict=True)):
+        path = spool_dir / f"table-{position}.csv"
+        try:
+            columns, row_count = get_adapter(source.source_type).spool(
+                query=source.query,
+                config=source.config,
+                parameters=execution.parameters,
+                organization_id=organization.pk,
+                path=path,
+            )
+        except DataSourceError as error:
+            raise ExecutionError(f"Data source “{source.name}”: {error}") from error
+        tables.append(
+            SpooledTable(
+                name=name, title=source.name, columns=columns, path=path, row_count=row_count
+            )
+        )
+        progress.set(SPOOL_SHARE * (position + 1) // len(sources), force=True)
+    return ReportDocument(
+        title=template.name,
+        slug=template.slug,
+        description=template.description,
+        branding=_branding(organization),
+        parameters=execution.parameters,
+        generated_at=timezone.now(),
+        time_zone=ZoneInfo(organization.time_zone),
+        tables=tables,
+        charts=[Chart(**chart) for chart in template.charts],
+        layout=layout_source(template),
+        pdf_max_rows=settings.REPORT_PDF_MAX_ROWS,
+    )
+
+
+def _branding(organization: Organization) -> Branding:
+    logo = ""
+    if organization.logo:
+        mime = mimetypes.guess_type(organization.logo.name)[0] or "image/png"
+        with organization.logo.open("rb") as image:
+            logo = f"data:{mime};base64,{base64.b64encode(image.read()).decode()}"
+    return Branding(
+        name=organization.name,
+        colour=organization.brand_colour,
+        logo=logo,
+        footer_text=organization.report_footer,
+    )
+
+
+class _LocalFile(File):
+    """Lets FileSystemStorage move the rendered file into place instead of copying it."""
+
+    def temporary_file_path(self) -> str:
+        return self.name
+
+
+def _outputs_render(
+    execution: ReportExecution,
+    document: ReportDocument,
+    spool_dir: Path,
+    progress: Progress,
+    saved: list[str],
+) -> list[ReportOutput]:
+    formats = execution.output_formats
+    total_rows = sum(table.row_count for table in document.tables)
+    for table in document.tables:
+        table.on_rows = progress.rows
+    storage, outputs = report_storage(), []
+    expires_at = timezone.now() + timedelta(days=settings.ANALYTICS_MAX_REPORT_AGE_DAYS)
+    for n, output_format in enumerate(formats):
+        share = (100 - SPOOL_SHARE) / len(formats)
+        progress.phase(int(SPOOL_SHARE + n * share), int(SPOOL_SHARE + (n + 1) * share), total_rows)
+        renderer = get_renderer(output_format)
+        content_type, extension = renderer.media(document)
+        path = spool_dir / f"output-{output_format}.{extension}"
+        try:
+            with path.open("wb") as out:
+                renderer.render(document, out)
+        except ExecutionCancelled:
+            raise
+        except Exception as error:
+            log.exception("Rendering %s of execution %s failed.", output_format, execution.pk)
+            message = f"Rendering the {output_format.upper()} output failed: {error}"
+            raise ExecutionError(message) from error
+        size, digest = path.stat().st_size, _sha256(path)
+        filename = output_filename(execution, extension)
+        with _LocalFile(path.open("rb"), name=str(path)) as content:
+            name = storage.save(f"{execution.organization.slug}/{execution.pk}/{filename}", content)
+        saved.append(name)
+        outputs.append(
+            ReportOutput(
+                execution=execution,
+                format=output_format,
+                file=name,
+                filename=filename,
+                size=size,
+                sha256=digest,
+                content_type=content_type,
+                expires_at=expires_at,
+            )
+        )
+    return outputs
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def output_filename(execution: ReportExecution, extension: str) -> str:
+    """monthly-billing-summary_2025-03_<id>.pdf: template, the period reported, execution id."""
+    return f"{execution.template.slug}_{_period_label(execution)}_{execution.pk}.{extension}"
+
+
+def _period_label(execution: ReportExecution) -> str:
+    parameters = execution.parameters
+    month, year = parameters.get("month"), parameters.get("year")
+    if month and year:
+        month = str(month)[-2:]
+        return f"{year}-{int(month):02d}"
+    start, end = parameters.get("start_date"), parameters.get("end_date")
+    if start and end:
+        return f"{start}_{end}"
+    return timezone.localdate(execution.queued_at).isoformat()
+
+
+@transaction.atomic
+def _finish(execution: ReportExecution, outputs: list[ReportOutput], *, row_count: int) -> None:
+    finished = ReportExecution.objects.filter(
+        pk=execution.pk, status=ExecutionStatus.RUNNING
+    ).update(
+        status=ExecutionStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        progress=100,
+        row_count=row_count,
+    )
+    if not finished:
+        raise ExecutionCancelled()
+    ReportOutput.objects.bulk_create(outputs)
+
+
+def _fail(execution_id: int, message: str) -> None:
+    ReportExecution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
+        status=ExecutionStatus.FAILED, finished_at=timezone.now(), error=message
+    )
+
+
+def _discard(names: list[str]) -> None:
+    storage = report_storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            log.exception("Could not delete the partial output %s.", name)

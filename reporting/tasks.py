@@ -1,0 +1,19 @@
+from celery import shared_task
+
+from reporting.services.executions import execution_run
+from reporting.services.outputs import outputs_clean_expired
+
+
+@shared_task(
+    name="business_intelligence.process_report_execution",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def process_report_execution(execution_id: int) -> None:
+    execution_run(execution_id=execution_id)
+
+
+@shared_task(name="business_intelligence.clean_old_report_outputs", ignore_result=True)
+def clean_old_report_outputs() -> int:
+    return outputs_clean_expired()

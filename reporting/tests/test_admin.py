@@ -1,0 +1,102 @@
+import pytest
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from reporting.models import ReportAccessLog, ReportExecution
+
+
+@pytest.fixture
+def staff(db):
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_run_now_form_is_generated_from_the_parameter_schema(staff, billing_template):
+    page = staff.get(f"/admin/reporting/reporttemplate/{billing_template.pk}/run/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for field in ('name="month"', 'name="year"', 'name="rows"', 'name="output_formats"'):
+        assert field in html
+    assert 'value="3"' in html  # the schema's default for rows
+
+
+def test_run_now_queues_an_execution_triggered_from_the_admin(
+    staff, billing_template, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as enqueued:
+        response = staff.post(
+            f"/admin/reporting/reporttemplate/{billing_template.pk}/run/",
+            {"month": "03", "year": "2025", "rows": "2", "output_formats": ["csv"]},
+        )
+    execution = ReportExecution.objects.get()
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/admin/reporting/reportexecution/{execution.pk}/change/")
+    assert (execution.trigger, execution.parameters) == (
+        "admin",
+        {"month": "03", "year": 2025, "rows": 2},
+    )
+    assert len(enqueued) == 1
+
+
+def test_run_now_shows_parameter_errors_on_their_fields(staff, billing_template):
+    response = staff.post(
+        f"/admin/reporting/reporttemplate/{billing_template.pk}/run/",
+        {"month": "13", "year": "2025", "output_formats": ["csv"]},
+    )
+    assert response.status_code == 200
+    assert "is not a &#x27;month&#x27;" in response.content.decode()
+    assert not ReportExecution.objects.exists()
+
+
+def test_executions_list_shows_status_progress_and_row_count(staff, billing_template):
+    ReportExecution.objects.create(
+        organization=billing_template.organization,
+        template=billing_template,
+        status="running",
+        progress=40,
+        row_count=1234,
+    )
+    html = staff.get("/admin/reporting/reportexecution/").content.decode()
+    assert '<progress max="100" value="40"' in html
+    assert "1234" in html
+    assert "running" in html
+
+
+def test_template_admin_refuses_a_broken_schema(staff, billing_template):
+    url = f"/admin/reporting/reporttemplate/{billing_template.pk}/change/"
+    response = staff.post(
+        url,
+        {
+            "organization": billing_template.organization.pk,
+            "name": "X",
+            "slug": "x",
+            "report_type": "financial",
+            "output_formats": '["csv"]',
+            "parameters_schema": '{"type": "object", "properties": {"year": {"type": 5}}}',
+            "charts": "[]",
+            "sources-TOTAL_FORMS": "0",
+            "sources-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "properties/year/type" in response.content.decode()
+
+
+def test_data_source_preview_page(staff, organization):
+    from reporting.tests.factories import DataSourceFactory
+
+    members = DataSourceFactory(
+        organization=organization,
+        source_type="dataset",
+        query="",
+        config={"dataset": "organization_members"},
+    )
+    page = staff.post(f"/admin/reporting/datasource/{members.pk}/preview/", {"parameters": "{}"})
+    assert page.status_code == 200
+    assert "username" in page.content.decode()
+
+
+def test_the_access_log_is_read_only(staff):
+    assert staff.get("/admin/reporting/reportaccesslog/add/").status_code == 403
+    assert not ReportAccessLog.objects.exists()
