@@ -1,13 +1,14 @@
 """PDF speed and memory: PdfRenderer against one plain WeasyPrint render of the same HTML.
 
-    .venv/bin/python bench/pdf.py [--rows 10000]
+    .venv/bin/python bench/pdf.py [--rows 10000] [--repeat 2]
 
 Builds a 7-column table of N rows in a spool file, then renders it in a fresh process per
 run, so each run's memory is its own: (a) the baseline, the report's layout rendered to HTML
 and given to WeasyPrint in one piece; (b) PdfRenderer. Each run reports its wall time, its
 peak RSS as getrusage sees it (the process's own peak plus the largest of its finished
 children, the pool's workers) and, sampled every 50 ms from outside, the peak of the whole
-process tree at once. Targets (issue 3): at most 25 s and under 400 MB for 10,000 rows.
+process tree at once. Each run is repeated (--repeat) and the fastest kept, with the largest
+peak RSS of the repeats. Targets (issue 3): at most 25 s and under 400 MB for 10,000 rows.
 """
 
 import argparse
@@ -41,26 +42,39 @@ TARGET_SECONDS, TARGET_MB = 25, 400
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each; the fastest is kept")
     parser.add_argument("--run", choices=("baseline", "renderer"), help=argparse.SUPPRESS)
     parser.add_argument("--spool", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.run:
         print(json.dumps(measure(arguments.run, arguments.spool, arguments.rows, arguments.output)))
+    elif arguments.rows < 1 or arguments.repeat < 1:
+        parser.error("--rows and --repeat must be at least 1.")
     else:
-        compare(arguments.rows)
+        compare(arguments.rows, arguments.repeat)
 
 
-def compare(rows: int) -> None:
+def compare(rows: int, repeat: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pdf-") as folder:
         spool = Path(folder) / "table.csv"
         setup_django()
         from reporting.tables import spool_rows
 
         spool_rows(spool, row_batches(rows))
-        print(f"{rows:,} rows, 7 columns; each run in a fresh process\n")
-        results = {run: run_child(run, spool, rows, Path(folder) / f"{run}.pdf") for run in RUNS}
+        print(f"{rows:,} rows, 7 columns; each run in a fresh process, best of {repeat}\n")
+        results = {run: best_of(repeat, run, spool, rows, Path(folder)) for run in RUNS}
     print_results(results)
+
+
+def best_of(repeat: int, run: str, spool: Path, rows: int, folder: Path) -> dict[str, Any]:
+    attempts = [run_child(run, spool, rows, folder / f"{run}.pdf") for _ in range(repeat)]
+    best = min(attempts, key=lambda attempt: attempt["seconds"])
+    worst_memory = max(attempts, key=peak_mb)
+    for key in ("self_mb", "children_mb", "tree_peak_mb"):
+        best[key] = worst_memory[key]
+    best["tree_peak_mb"] = max(attempt["tree_peak_mb"] for attempt in attempts)
+    return best
 
 
 RUNS = ("baseline", "renderer")

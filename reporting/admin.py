@@ -1,6 +1,5 @@
 """The reporting back office: the same services as the API, behind Django admin screens."""
 
-from auditlog.registry import auditlog
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
@@ -23,9 +22,6 @@ from reporting.models import (
 from reporting.services import executions as execution_services
 from reporting.services import templates as template_services
 from reporting.services.access_log import ClientInfo
-
-auditlog.register(DataSource)
-auditlog.register(ReportTemplate)
 
 
 def _apply_errors(form: forms.ModelForm, error: ApplicationError) -> None:

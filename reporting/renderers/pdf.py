@@ -22,11 +22,11 @@ margin boxes (footer text, page numbers) is drawn over them page by page. Margin
 take content from the body (running elements, string-set) are not supported for that reason.
 """
 
-import copy
 import gc
 import os
 import pickle
 import queue
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -51,6 +51,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHUNK_ROWS = 400  # ~9 pages: a worker stays near 125 MB
 WORKERS = 2
 ROW_ANCHOR = "rh-row-"  # ids given to rows of a measured chunk; never in the output
+ROW_PLACEHOLDER = "data-row-slicer-row"
+PLACED_ROW = re.compile(f'<tr {ROW_PLACEHOLDER}="(\\d+)"></tr>')
 REPEATED_TABLE_PARTS = {"thead", "tfoot", "colgroup"}
 MARGIN_BOXES = [
     f"{side}-{place}"
@@ -314,6 +316,12 @@ class RowSlicer:
     each slice; a table also repeats its <thead>, <tfoot> and <colgroup>), and every other
     element in exactly one slice: the one holding the first row after it (the last slice for
     what follows the last row). So a table's heading travels with its first rows.
+
+    Slices are cut between two rows of one <tbody>: what lies between tables is then always
+    whole in one slice.
+
+    Each row is kept as its HTML text, with an empty placeholder in the tree: a parsed row
+    weighs many times its text, and the tree lives as long as the report's chunks are cut.
     """
 
     def __init__(self, html: str) -> None:
@@ -323,18 +331,22 @@ class RowSlicer:
         self.head = root.find("head")
         self.body = root.find("body")
         self.spans: dict[Element, tuple[int, int]] = {}
-        self.rows: set[Element] = set()
+        self.rows: list[str] = []
         self.bodies: list[tuple[int, int]] = []  # each <tbody>'s rows: [first, stop)
-        self.row_count = 0
         self._number(self.body)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
 
     def _number(self, element: Element) -> None:
         first = self.row_count
-        for child in element:
+        for index, child in enumerate(list(element)):
             if element.tag == "tbody" and child.tag == "tr":
-                self.rows.add(child)
-                self.spans[child] = (self.row_count, self.row_count + 1)
-                self.row_count += 1
+                placeholder = Element("tr", {ROW_PLACEHOLDER: str(self.row_count)})
+                self.spans[placeholder] = (self.row_count, self.row_count + 1)
+                self.rows.append(tostring(child, encoding="unicode", method="html"))
+                element[index] = placeholder
             else:
                 self._number(child)
         if element.tag == "tbody" and self.row_count > first:
@@ -342,12 +354,19 @@ class RowSlicer:
         self.spans[element] = (first, self.row_count)
 
     def html(self, start: int, stop: int, *, row_anchors: bool = False) -> str:
-        body = self._slice(self.body, _Range(start, stop, self.row_count), row_anchors)
-        if body is None:
-            body = Element("body", self.body.attrib)
+        for cut in {start, stop} - {0, self.row_count}:
+            if not any(first < cut < last for first, last in self.bodies):
+                raise ValueError(f"Row {cut} does not fall between two rows of one table.")
+        body = self._slice(self.body, _Range(start, stop, self.row_count))
         if start > 0:
             body.insert(0, Element("div", {"style": PAGE_BREAK}))
-        return self._document(body)
+
+        def place(found: re.Match) -> str:
+            number = int(found[1])
+            row = self.rows[number]  # "<tr…": an anchor's id goes right after "<tr"
+            return f'<tr id="{ROW_ANCHOR}{number}"{row[3:]}' if row_anchors else row
+
+        return PLACED_ROW.sub(place, self._document(body))
 
     def stamp_html(self, page_count: int) -> str:
         body = Element("body")
@@ -360,32 +379,26 @@ class RowSlicer:
         root.extend([self.head, body])
         return "<!DOCTYPE html>\n" + tostring(root, encoding="unicode", method="html")
 
-    def _slice(self, element: Element, span: "_Range", row_anchors: bool) -> Element | None:
+    def _slice(self, element: Element, span: "_Range") -> Element | None:
         low, high = self.spans[element]
-        if element in self.rows:
-            if not span.holds(low):
-                return None
-            return _with_id(element, f"{ROW_ANCHOR}{low}") if row_anchors else element
+        if element.tag == "tr" and ROW_PLACEHOLDER in element.attrib:
+            return element if span.holds(low) else None
         if low == high:
             return element if span.owns(low) else None
-        has_rows = span.start < high and low < span.stop
-        if not has_rows and not span.owns(high):
+        if high <= span.start or low >= span.stop:
             return None
         part = Element(element.tag, element.attrib)
         part.text = element.text if span.owns(low) else None
         part.tail = element.tail if span.owns(high) else None
         for child in element:
-            if element.tag == "table" and child.tag in REPEATED_TABLE_PARTS:
-                if has_rows:
-                    part.append(child)
-                continue
-            piece = self._slice(child, span, row_anchors)
+            piece = child if _repeats(element, child) else self._slice(child, span)
             if piece is not None:
                 part.append(piece)
-            elif child.tail and child.tail.strip() and span.owns(self.spans[child][1]):
-                _append_text(part, child.tail)
-        # Only here for what follows its rows, and nothing follows: leave it out.
-        return part if has_rows or len(part) or (part.text or "").strip() else None
+        return part
+
+
+def _repeats(parent: Element, child: Element) -> bool:
+    return parent.tag == "table" and child.tag in REPEATED_TABLE_PARTS
 
 
 @dataclass(frozen=True)
@@ -400,23 +413,6 @@ class _Range:
     def owns(self, position: int) -> bool:
         """Content at `position` (before row `position`) belongs to the slice holding that row."""
         return self.holds(position) or position == self.stop == self.row_count
-
-
-def _with_id(row: Element, anchor: str) -> Element:
-    marked = Element(row.tag, {**row.attrib, "id": anchor})
-    marked.text, marked.tail = row.text, row.tail
-    marked.extend(list(row))
-    return marked
-
-
-def _append_text(part: Element, text: str) -> None:
-    if len(part) == 0:
-        part.text = (part.text or "") + text
-        return
-    # The last child may be shared with other slices: change a copy of it.
-    last = copy.copy(part[-1])
-    last.tail = (last.tail or "") + text
-    part[-1] = last
 
 
 def _strip_namespaces(root: Element) -> None:

@@ -100,3 +100,23 @@ def test_data_source_preview_page(staff, organization):
 def test_the_access_log_is_read_only(staff):
     assert staff.get("/admin/reporting/reportaccesslog/add/").status_code == 403
     assert not ReportAccessLog.objects.exists()
+
+
+def test_every_reporting_admin_page_renders(staff, billing_template, invoices):
+    execution = ReportExecution.objects.create(
+        organization=billing_template.organization, template=billing_template
+    )
+    pages = [
+        "/admin/reporting/datasource/",
+        f"/admin/reporting/datasource/{invoices.pk}/change/",
+        "/admin/reporting/datasource/add/",
+        "/admin/reporting/reporttemplate/",
+        f"/admin/reporting/reporttemplate/{billing_template.pk}/change/",
+        "/admin/reporting/reporttemplate/add/",
+        "/admin/reporting/reportexecution/",
+        f"/admin/reporting/reportexecution/{execution.pk}/change/",
+        "/admin/reporting/reportoutput/",
+        "/admin/reporting/reportaccesslog/",
+    ]
+    for page in pages:
+        assert staff.get(page).status_code == 200, page

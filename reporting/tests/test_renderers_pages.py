@@ -168,6 +168,19 @@ def long_pdf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return render_pdf(report([table]), PdfRenderer(chunk_rows=240, workers=2))
 
 
+def test_pdf_of_two_long_tables_keeps_every_row_once_and_in_order(tmp_path: Path) -> None:
+    first = spooled(tmp_path, "north", SALES_COLUMNS, sales_rows(450))
+    second = spooled(tmp_path, "south", SALES_COLUMNS, sales_rows(450)[::-1])
+
+    pages = pdf_pages(render_pdf(report([first, second]), PdfRenderer(chunk_rows=150)))
+
+    text = "\n".join(pages)
+    invoices = [int(found) for found in re.findall(r"^\s*(\d{4})\s+Customer", text, re.M)]
+    assert invoices == list(range(1000, 1450)) + list(range(1449, 999, -1))
+    assert re.findall(r"^(North|South)$", text, re.M) == ["North", "South"]
+    assert all(re.search(rf"Page {n} of {len(pages)}\s*$", page) for n, page in enumerate(pages, 1))
+
+
 def render_in_child(document: ReportDocument) -> bytes:
     return render_pdf(document, PdfRenderer(chunk_rows=200, workers=2))
 
@@ -473,3 +486,12 @@ def test_slices_hold_every_row_and_element_once_and_repeat_table_headers() -> No
     assert ["HA" in text for text in texts] == [True, True, False, False]
     assert ["HB" in text for text in texts] == [False, True, True, True]
     assert all(part.count("break-after: page") == (index > 0) for index, part in enumerate(slices))
+
+
+def test_slices_are_cut_only_between_two_rows_of_one_table() -> None:
+    rows = "".join(f"<tr><td>{number}</td></tr>" for number in range(3))
+    slicer = RowSlicer(f"<table><tbody>{rows}</tbody></table><table><tbody>{rows}</tbody></table>")
+
+    assert "<td>1</td>" in slicer.html(1, 4)
+    with pytest.raises(ValueError, match="Row 3 does not fall between two rows of one table"):
+        slicer.html(0, 3)

@@ -168,3 +168,22 @@ def test_a_template_with_executions_is_kept(analyst_client, billing_template, an
     response = analyst_client.delete(f"{TEMPLATES}/{billing_template.pk}")
     assert response.status_code == 400
     assert ReportTemplate.objects.filter(pk=billing_template.pk).exists()
+
+
+def test_changes_to_templates_and_data_sources_are_audited(
+    admin_client_api, billing_template, invoices
+):
+    from auditlog.models import LogEntry
+
+    source_url = f"/api/v1/business-intelligence/data-sources/{invoices.pk}"
+    response = admin_client_api.patch(source_url, {"description": "Paid only"}, format="json")
+    assert response.status_code == 200
+    entry = LogEntry.objects.get_for_object(invoices).latest("timestamp")
+    assert entry.changes_dict["description"][1] == "Paid only"
+
+    url = f"{TEMPLATES}/{billing_template.pk}"
+    response = admin_client_api.patch(url, {"description": "Now with totals"}, format="json")
+    assert response.status_code == 200
+    entry = LogEntry.objects.get_for_object(billing_template).latest("timestamp")
+    assert entry.action == LogEntry.Action.UPDATE
+    assert entry.changes_dict["description"][1] == "Now with totals"
