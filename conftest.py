@@ -119,9 +119,15 @@ class CeleryWorkerProcess:
     """A real `celery -A config worker` process on its own queue, for end-to-end tests."""
 
     def __init__(
-        self, broker_url: str, *, queue: str = "", extra_env: dict[str, str] | None = None
+        self,
+        broker_url: str,
+        *,
+        queue: str = "",
+        pool: str = "solo",
+        extra_env: dict[str, str] | None = None,
     ):
         self.broker_url = broker_url
+        self.pool = pool
         self.queue = queue or f"test-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ,
@@ -140,7 +146,9 @@ class CeleryWorkerProcess:
             "config",
             "worker",
             "--pool",
-            "solo",
+            self.pool,
+            "--concurrency",
+            "1",
             "--queues",
             self.queue,
             "--loglevel",
@@ -212,6 +220,7 @@ def live_worker(redis_url, transactional_db, report_output_dir):
             "REPORT_OUTPUT_DIR": str(report_output_dir),
         },
         queue=app.conf.task_default_queue,
+        pool="prefork",  # as in production: tasks run in daemonic child processes
     ).start()
     yield worker
     worker.stop()

@@ -87,3 +87,34 @@ def test_seed_examples_run_through_a_worker(live_worker, organization, analyst):
         lines = csv_files.read("invoices.csv").decode().splitlines()
     assert lines[0] == "invoice,customer,amount_cents,year,month"
     assert lines[25] == "25,Customer 25,31250,2025,03"
+
+
+@pytest.mark.django_db(databases=["default", "reporting"], transaction=True)
+def test_a_long_pdf_renders_in_chunks_inside_a_prefork_worker(live_worker, organization, analyst):
+    """Prefork workers are daemonic processes, which may not start a multiprocessing pool."""
+    from reporting.tests.factories import ReportTemplateFactory
+
+    rows = DataSourceFactory(organization=organization, name="Rows", query=(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) "
+        "SELECT i AS row_number, 'Row ' || i AS label FROM n ORDER BY i"
+    ))  # fmt: skip
+    template = ReportTemplateFactory(
+        organization=organization, sources=[rows], output_formats=["pdf"],
+        parameters_schema={"type": "object"}, slug="long-pdf",
+    )  # fmt: skip
+    client = APIClient()
+    client.force_authenticate(analyst)
+    response = client.post(f"{BI}/report-executions", {"template_id": template.pk}, format="json")
+    finished = wait_until_finished(client, response["Location"], timeout=180)
+    assert finished["status"] == "succeeded", finished["error"]
+    pdf = b"".join(client.get(finished["outputs"][0]["download_url"]).streaming_content)
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    pages = text.split("\f")
+    last = len([page for page in pages if page.strip()])
+    assert last > 10
+    assert f"Page 1 of {last}" in pages[0]
+    assert f"Page {last} of {last}" in pages[last - 1]
+    for i in (1, 750, 1500):
+        assert f"Row {i}" in text
