@@ -29,6 +29,8 @@ class Organization(models.Model):
     )
     logo = models.FileField(upload_to="branding/", blank=True)
     report_footer = models.CharField(max_length=200, blank=True)
+    # When set, reports are e-mailed only to addresses in these domains.
+    allowed_email_domains = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

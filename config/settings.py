@@ -268,6 +268,19 @@ ANALYTICS_MAX_REPORT_AGE_DAYS = env_int("ANALYTICS_MAX_REPORT_AGE_DAYS", 30, min
 ANALYTICS_BATCH_SIZE = env_int("ANALYTICS_BATCH_SIZE", 1000, minimum=1)
 REPORT_QUERY_TIMEOUT = env_int("REPORT_QUERY_TIMEOUT", 300, minimum=1)  # seconds
 REPORT_PDF_MAX_ROWS = env_int("REPORT_PDF_MAX_ROWS", 10_000, minimum=1)
+REPORT_LINK_MAX_AGE_DAYS = env_int("REPORT_LINK_MAX_AGE_DAYS", 7, minimum=1)
+# The address people reach this service at, for links in e-mails and webhooks.
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https"))
+DELIVERY_EMAIL_MAX_ATTACHMENT_MB = env_int("DELIVERY_EMAIL_MAX_ATTACHMENT_MB", 10, minimum=0)
+# Hosts outbound webhooks may reach even on private or loopback addresses (host or host:port).
+DELIVERY_ALLOWED_HOSTS = env_list("DELIVERY_ALLOWED_HOSTS", [])
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
+DELIVERY_WEBHOOK_TIMEOUT = env_int("DELIVERY_WEBHOOK_TIMEOUT", 10, minimum=1)  # seconds
+# Folders local storage targets may write under (empty: any absolute path; set it in production).
+DELIVERY_STORAGE_ROOTS = env_list("DELIVERY_STORAGE_ROOTS", [])
+REPORT_CATCH_UP_MAX = env_int("REPORT_CATCH_UP_MAX", 24, minimum=1)  # slots run after an outage
+REPORT_STALE_AFTER = env_int("REPORT_STALE_AFTER", 600, minimum=60)  # seconds without heartbeat
+REPORT_MAX_ATTEMPTS = env_int("REPORT_MAX_ATTEMPTS", 3, minimum=1)
 REPORT_SPOOL_DIR = env_path("REPORT_SPOOL_DIR", VAR_DIR / "spool", base=BASE_DIR)
 REPORT_SPOOL_DIR.mkdir(parents=True, exist_ok=True)
 

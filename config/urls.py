@@ -7,7 +7,9 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.urls import router as accounts_router
 from config.health import healthz
+from delivery.urls import router as delivery_router
 from reporting.urls import router as reporting_router
+from reporting.views import signed_download
 
 
 class ApiRootView(APIRootView):
@@ -21,7 +23,7 @@ class ApiRootView(APIRootView):
 api_router = DefaultRouter()
 api_router.APIRootView = ApiRootView
 api_router.trailing_slash = "/?"
-for app_router in (accounts_router, reporting_router):
+for app_router in (accounts_router, reporting_router, delivery_router):
     api_router.registry.extend(app_router.registry)
 
 api_v1 = [
@@ -37,6 +39,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api-auth/", include("rest_framework.urls")),
     path("healthz", healthz, name="healthz"),
+    path("r/<str:token>", signed_download, name="report-output-link"),
 ]
 
 admin.site.site_header = "Reporting Hub"

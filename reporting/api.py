@@ -6,8 +6,10 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
 from accounts.permissions import IsOrgAdmin, IsOrgAnalyst, IsOrgViewer
+from delivery import selectors as delivery_selectors
 from reporting import selectors
 from reporting.filters import ReportAccessLogFilter, ReportExecutionFilter
 from reporting.models import AccessAction, ReportOutput, Trigger, report_storage
@@ -20,11 +22,14 @@ from reporting.serializers import (
     ReportExecutionRequestSerializer,
     ReportExecutionSerializer,
     ReportOutputSerializer,
+    ReportScheduleSerializer,
+    ReportScheduleWriteSerializer,
     ReportTemplateSerializer,
     ReportTemplateWriteSerializer,
     TestResultSerializer,
 )
 from reporting.services import executions as execution_services
+from reporting.services import schedules as schedule_services
 from reporting.services import templates as template_services
 from reporting.services.access_log import ClientInfo, access_log_record
 
@@ -185,12 +190,14 @@ class ReportExecutionViewSet(
             templates=selectors.templates_visible(
                 organization=request.organization, role=request.role
             ),
+            targets=delivery_selectors.targets_for(organization=request.organization),
         )
         serializer.is_valid(raise_exception=True)
         execution = execution_services.execution_request(
             template=serializer.validated_data["template_id"],
             parameters=serializer.validated_data["parameters"],
             output_formats=serializer.validated_data.get("output_formats"),
+            delivery_targets=serializer.validated_data.get("delivery_target_ids", []),
             requested_by=request.user,
             trigger=Trigger.API,
             client=self.client(),
@@ -285,3 +292,73 @@ class ReportAccessLogViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelView
 
     def get_queryset(self):
         return selectors.access_log_for(organization=self.request.organization)
+
+
+class ReportScheduleViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
+    """Schedules: when a template runs by itself. Analysts and above."""
+
+    serializer_class = ReportScheduleSerializer
+    read_permission = write_permission = IsOrgAnalyst
+    filterset_fields = ["enabled", "template", "catch_up"]
+    search_fields = ["name"]
+
+    def get_queryset(self):
+        return selectors.schedules_for(organization=self.request.organization)
+
+    def _write(self, request: Request, *, partial: bool) -> dict:
+        serializer = ReportScheduleWriteSerializer(
+            data=request.data,
+            partial=partial,
+            templates=selectors.templates_visible(
+                organization=request.organization, role=request.role
+            ),
+            targets=delivery_selectors.targets_for(organization=request.organization),
+        )
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        fields["at"] = fields.pop("time", None)
+        if "delivery_target_ids" in fields:
+            fields["delivery_targets"] = fields.pop("delivery_target_ids")
+        return fields
+
+    @extend_schema(request=ReportScheduleWriteSerializer, responses={201: ReportScheduleSerializer})
+    def create(self, request: Request) -> Response:
+        fields = self._write(request, partial=False)
+        schedule = schedule_services.schedule_create(
+            organization=request.organization,
+            owner=request.user,
+            template=fields.pop("template_id"),
+            **fields,
+        )
+        return Response(ReportScheduleSerializer(schedule).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReportScheduleWriteSerializer, responses=ReportScheduleSerializer)
+    def update(self, request: Request, pk=None, partial: bool = False) -> Response:
+        fields = self._write(request, partial=partial)
+        schedule = schedule_services.schedule_update(
+            schedule=self.get_object(), template=fields.pop("template_id", None), **fields
+        )
+        return Response(ReportScheduleSerializer(schedule).data)
+
+    def perform_destroy(self, instance) -> None:
+        schedule_services.schedule_delete(schedule=instance)
+
+    @extend_schema(request=None, responses={202: ReportExecutionSerializer})
+    @action(detail=True, methods=["post"], url_path="run-now")
+    def run_now(self, request: Request, pk=None) -> Response:
+        execution = schedule_services.schedule_run_now(
+            schedule=self.get_object(), user=request.user, client=self.client()
+        )
+        location = reverse("report-execution-detail", args=[execution.pk], request=request)
+        body = ReportExecutionSerializer(execution, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(responses=ReportExecutionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def executions(self, request: Request, pk=None) -> Response:
+        executions = (
+            self.get_object().executions.select_related("template").prefetch_related("outputs")
+        )
+        page = self.paginate_queryset(executions)
+        serializer = ReportExecutionSerializer(page, many=True, context={"request": request})
+        return self.get_paginated_response(serializer.data)

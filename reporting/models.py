@@ -115,6 +115,65 @@ class TemplateDataSource(models.Model):
         return f"{self.position}. {self.data_source}"
 
 
+class CatchUp(models.TextChoices):
+    SKIP = "skip", "Skip missed slots"
+    LATEST = "latest", "Run the latest missed slot"
+    ALL = "all", "Run every missed slot (up to REPORT_CATCH_UP_MAX)"
+
+
+class SchedulePreset(models.TextChoices):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class ReportSchedule(models.Model):
+    """When a template runs by itself. The one source of truth: its beat entry is derived."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="report_schedules"
+    )
+    name = models.CharField(max_length=200)
+    template = models.ForeignKey(
+        "ReportTemplate", on_delete=models.PROTECT, related_name="schedules"
+    )
+    parameters = models.JSONField(default=dict, blank=True)
+    output_formats = models.JSONField(default=list, blank=True)
+    cron = models.CharField(max_length=120, help_text="Five fields: minute hour day month weekday")
+    preset = models.CharField(max_length=10, choices=SchedulePreset.choices, blank=True)
+    time_zone = models.CharField(max_length=64)
+    enabled = models.BooleanField(default=True)
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    catch_up = models.CharField(max_length=10, choices=CatchUp.choices, default=CatchUp.LATEST)
+    delivery_targets = models.ManyToManyField(
+        "delivery.DeliveryTarget", blank=True, related_name="schedules"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_slot_at = models.DateTimeField(null=True, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="report_schedule",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["next_run_at"], name="schedule_due", condition=Q(enabled=True))
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ExecutionStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
@@ -151,6 +210,10 @@ class ReportExecution(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    schedule = models.ForeignKey(
+        ReportSchedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
+    )
+    slot_at = models.DateTimeField(null=True, blank=True, help_text="The schedule slot it ran for")
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -170,6 +233,15 @@ class ReportExecution(models.Model):
                 name="execution_running_heartbeat",
                 condition=Q(status="running"),
             ),
+        ]
+        constraints = [
+            # Exactly one execution per schedule slot, however often beat or a redelivered
+            # message fires for it.
+            models.UniqueConstraint(
+                fields=["schedule", "slot_at"],
+                name="one_execution_per_schedule_slot",
+                condition=Q(schedule__isnull=False),
+            )
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from reporting.models import (
     ReportAccessLog,
     ReportExecution,
     ReportOutput,
+    ReportSchedule,
     ReportTemplate,
 )
 
@@ -41,6 +42,12 @@ def outputs_visible(
     executions = executions_visible(organization=organization, user=user, role=role)
     return ReportOutput.objects.filter(execution__in=executions.values("pk")).select_related(
         "execution__template"
+    )
+
+
+def schedules_for(*, organization: Organization) -> QuerySet[ReportSchedule]:
+    return ReportSchedule.objects.filter(organization=organization).select_related(
+        "template", "owner"
     )
 
 

@@ -1,13 +1,17 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from delivery.models import DeliveryTarget
 from reporting.models import (
     OUTPUT_FORMATS,
+    CatchUp,
     DataSource,
     ReportAccessLog,
     ReportExecution,
     ReportOutput,
+    ReportSchedule,
     ReportTemplate,
+    SchedulePreset,
     SourceType,
 )
 
@@ -170,10 +174,19 @@ class ReportExecutionRequestSerializer(serializers.Serializer):
         help_text=f"Override the template's formats: any of {', '.join(OUTPUT_FORMATS)}.",
     )
 
-    def __init__(self, *args, templates=None, **kwargs):
+    delivery_target_ids = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=DeliveryTarget.objects.none(),
+        required=False,
+        help_text="Where to deliver the outputs.",
+    )
+
+    def __init__(self, *args, templates=None, targets=None, **kwargs):
         super().__init__(*args, **kwargs)
         if templates is not None:
             self.fields["template_id"].queryset = templates
+        if targets is not None:
+            self.fields["delivery_target_ids"].child_relation.queryset = targets
 
 
 class ReportAccessLogSerializer(serializers.ModelSerializer):
@@ -193,3 +206,65 @@ class ReportAccessLogSerializer(serializers.ModelSerializer):
             "ip_address",
             "user_agent",
         ]
+
+
+class ReportScheduleSerializer(serializers.ModelSerializer):
+    template_id = serializers.IntegerField(read_only=True)
+    delivery_target_ids = serializers.PrimaryKeyRelatedField(
+        source="delivery_targets", many=True, read_only=True
+    )
+    timezone = serializers.CharField(source="time_zone", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    next_runs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportSchedule
+        fields = [
+            "id", "name", "template_id", "cron", "preset", "timezone", "parameters",
+            "output_formats", "catch_up", "enabled", "start_date", "end_date", "owner",
+            "delivery_target_ids",
+            "last_slot_at", "next_run_at", "next_runs", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_next_runs(self, schedule: ReportSchedule) -> list[str]:
+        from reporting.services.schedules import schedule_upcoming
+
+        return [slot.isoformat() for slot in schedule_upcoming(schedule)]
+
+
+class ReportScheduleWriteSerializer(serializers.Serializer):
+    """`cron` (five fields), or `preset` (daily, weekly, monthly) with `time` (HH:MM)."""
+
+    name = serializers.CharField(max_length=200)
+    template_id = serializers.PrimaryKeyRelatedField(queryset=ReportTemplate.objects.none())
+    cron = serializers.CharField(required=False, allow_blank=True)
+    preset = serializers.ChoiceField(
+        choices=SchedulePreset.choices, required=False, allow_blank=True
+    )
+    time = serializers.TimeField(required=False)
+    timezone = serializers.CharField(required=False, source="time_zone")
+    parameters = serializers.JSONField(required=False)
+    output_formats = serializers.ListField(child=serializers.CharField(), required=False)
+    catch_up = serializers.ChoiceField(choices=CatchUp.choices, required=False)
+    enabled = serializers.BooleanField(required=False)
+    start_date = serializers.DateField(required=False, allow_null=True)
+    end_date = serializers.DateField(required=False, allow_null=True)
+
+    delivery_target_ids = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=DeliveryTarget.objects.none(),
+        required=False,
+        help_text="Where to deliver the outputs.",
+    )
+
+    def __init__(self, *args, templates=None, targets=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if templates is not None:
+            self.fields["template_id"].queryset = templates
+        if targets is not None:
+            self.fields["delivery_target_ids"].child_relation.queryset = targets
+
+    def validate(self, data):
+        if not self.partial and not data.get("cron") and not data.get("preset"):
+            raise serializers.ValidationError({"cron": ["Give a cron expression or a preset."]})
+        return data

@@ -2,6 +2,11 @@ from celery import shared_task
 
 from reporting.services.executions import execution_run
 from reporting.services.outputs import outputs_clean_expired
+from reporting.services.schedules import (
+    executions_requeue_stale,
+    schedule_run_due,
+    schedules_catch_up,
+)
 
 
 @shared_task(
@@ -17,3 +22,15 @@ def process_report_execution(execution_id: int) -> None:
 @shared_task(name="business_intelligence.clean_old_report_outputs", ignore_result=True)
 def clean_old_report_outputs() -> int:
     return outputs_clean_expired()
+
+
+@shared_task(name="business_intelligence.run_scheduled_report", ignore_result=True)
+def run_scheduled_report(schedule_id: int) -> None:
+    schedule_run_due(schedule_id=schedule_id)
+
+
+@shared_task(name="business_intelligence.check_scheduled_reports", ignore_result=True)
+def check_scheduled_reports() -> None:
+    """Every minute: slots that beat or the workers missed, and executions whose worker died."""
+    schedules_catch_up()
+    executions_requeue_stale()

@@ -11,4 +11,7 @@ router.register(
     f"{PREFIX}/report-executions", api.ReportExecutionViewSet, basename="report-execution"
 )
 router.register(f"{PREFIX}/report-outputs", api.ReportOutputViewSet, basename="report-output")
+router.register(
+    f"{PREFIX}/scheduled-reports", api.ReportScheduleViewSet, basename="report-schedule"
+)
 router.register(f"{PREFIX}/audit-log", api.ReportAccessLogViewSet, basename="report-access-log")

@@ -7,7 +7,7 @@ import mimetypes
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from config.errors import ConflictError
+from delivery.models import DeliveryTarget
+from delivery.services import deliveries_plan, deliveries_start
 from reporting.datasources import get_adapter
 from reporting.datasources.base import DataSourceError
 from reporting.models import (
@@ -29,6 +31,7 @@ from reporting.models import (
     ExecutionStatus,
     ReportExecution,
     ReportOutput,
+    ReportSchedule,
     ReportTemplate,
     Trigger,
     report_storage,
@@ -62,6 +65,8 @@ def execution_request(
     trigger: str,
     output_formats: list[str] | None = None,
     retry_of: ReportExecution | None = None,
+    schedule: ReportSchedule | None = None,
+    delivery_targets: Sequence[DeliveryTarget] = (),
     client: ClientInfo | None = None,
     enqueue: bool = True,
 ) -> ReportExecution:
@@ -78,6 +83,7 @@ def execution_request(
         trigger=trigger,
         requested_by=requested_by,
         retry_of=retry_of,
+        schedule=schedule,
         celery_task_id=str(uuid.uuid4()),
     )
     access_log_record(
@@ -87,15 +93,21 @@ def execution_request(
         execution=execution,
         client=client,
     )
+    deliveries_plan(executions=[execution], targets=delivery_targets)
     if enqueue:
-        transaction.on_commit(lambda: _enqueue(execution))
+        enqueue_on_commit(execution)
     return execution
 
 
-def _enqueue(execution: ReportExecution) -> None:
+def enqueue_on_commit(execution: ReportExecution) -> None:
+    """Send the execution to a worker once the transaction that stored it commits."""
     from reporting.tasks import process_report_execution
 
-    process_report_execution.apply_async(args=[execution.pk], task_id=execution.celery_task_id)
+    transaction.on_commit(
+        lambda: process_report_execution.apply_async(
+            args=[execution.pk], task_id=execution.celery_task_id
+        )
+    )
 
 
 @transaction.atomic
@@ -174,6 +186,8 @@ def execution_run(
     )
     progress = Progress(execution.pk, on_progress)
     saved: list[str] = []
+    if execution.attempts > 1:
+        _discard(_files_of(execution))  # what an attempt whose worker died left behind
     try:
         with tempfile.TemporaryDirectory(dir=settings.REPORT_SPOOL_DIR) as spool_dir:
             document = _document_build(execution, Path(spool_dir), progress)
@@ -195,6 +209,7 @@ def execution_run(
             log.exception("Execution %s failed unexpectedly.", execution_id)
         _fail(execution_id, message)
     execution.refresh_from_db()
+    deliveries_start(execution=execution)
     return execution
 
 
@@ -386,6 +401,14 @@ def _fail(execution_id: int, message: str) -> None:
     ReportExecution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
         status=ExecutionStatus.FAILED, finished_at=timezone.now(), error=message
     )
+
+
+def _files_of(execution: ReportExecution) -> list[str]:
+    folder = f"{execution.organization.slug}/{execution.pk}"
+    try:
+        return [f"{folder}/{name}" for name in report_storage().listdir(folder)[1]]
+    except FileNotFoundError:
+        return []
 
 
 def _discard(names: list[str]) -> None:

@@ -1,0 +1,185 @@
+"""Webhook delivery: a signed JSON POST.
+
+Config: {"url": "https://…", "secret": "…" (write-only, at least 16 characters)}.
+Headers: `X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the secret>`,
+`X-Delivery-Id` (the same on every retry: receivers drop duplicates by it) and
+`X-Delivery-Timestamp` (unix seconds of this attempt). Any 2xx is success; redirects are not
+followed. The request goes to the addresses the outbound check approved, so a DNS answer that
+changes between the check and the connection cannot point it at an internal host.
+"""
+
+import hashlib
+import hmac
+import http.client
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+
+from config.outbound import OutboundURLError, outbound_url_addresses, outbound_url_check
+from delivery.channels.base import (
+    ConfigError,
+    DeliveryError,
+    DeliveryMessage,
+    DeliveryResult,
+    config_public,
+    config_unknown_fields,
+    test_message,
+)
+
+USER_AGENT = "ReportingHub-Webhook/1"
+MIN_SECRET_LENGTH = 16
+MAX_URL_LENGTH = 2000
+RESPONSE_EXCERPT = 200
+
+
+class WebhookChannel:
+    kind = "webhook"
+    secret_fields = ("secret",)
+
+    def config_validate(self, config: dict, *, allowed_email_domains: list[str]) -> dict:
+        errors = config_unknown_fields(config, ("url", "secret"))
+        if "config" in errors:
+            raise ConfigError(errors)
+        url, secret = config.get("url"), config.get("secret")
+        found = {"url": _url_problems(url), "secret": _secret_problems(secret)}
+        errors.update({field: problems for field, problems in found.items() if problems})
+        if errors:
+            raise ConfigError(errors)
+        return {"url": url.strip(), "secret": secret}
+
+    def config_public(self, config: dict) -> dict:
+        return config_public(config, self.secret_fields)
+
+    def deliver(self, config: dict, message: DeliveryMessage) -> DeliveryResult:
+        body = json.dumps(webhook_payload(message), cls=DjangoJSONEncoder, ensure_ascii=False)
+        return _post(config["url"], config["secret"], body.encode(), message.delivery_id)
+
+    def send_test(self, config: dict, *, organization_name: str) -> DeliveryResult:
+        return self.deliver(config, test_message(organization_name))
+
+
+def webhook_payload(message: DeliveryMessage) -> dict:
+    return {
+        "delivery_id": message.delivery_id,
+        "execution_id": message.execution_id,
+        "template": {"name": message.template_name, "slug": message.template_slug},
+        "parameters": message.parameters,
+        "status": message.status,
+        "row_count": message.row_count,
+        "generated_at": message.generated_at,
+        "slot_date": message.slot_date,
+        "files": [
+            {
+                "format": file.format,
+                "filename": file.filename,
+                "size": file.size,
+                "sha256": file.sha256,
+                "content_type": file.content_type,
+                "download_url": file.download_url,
+            }
+            for file in message.files
+        ],
+    }
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _url_problems(url: object) -> list[str]:
+    if not isinstance(url, str) or not url.strip():
+        return ["Give the URL to POST to."]
+    if len(url) > MAX_URL_LENGTH:
+        return [f"At most {MAX_URL_LENGTH} characters."]
+    if urlsplit(url.strip()).username is not None:
+        return ["No user name or password in the URL: receivers check the signature."]
+    try:
+        outbound_url_check(url.strip())
+    except OutboundURLError as exc:
+        return [str(exc)]
+    return []
+
+
+def _secret_problems(secret: object) -> list[str]:
+    if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+        return [f"Give a secret of at least {MIN_SECRET_LENGTH} characters."]
+    return []
+
+
+def _post(url: str, secret: str, body: bytes, delivery_id: str) -> DeliveryResult:
+    try:
+        addresses = outbound_url_addresses(url)
+    except OutboundURLError as exc:
+        raise DeliveryError(str(exc)) from exc
+    parts = urlsplit(url)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Signature-256": signature(secret, body),
+        "X-Delivery-Id": delivery_id,
+        "X-Delivery-Timestamp": str(int(time.time())),
+    }
+    connection = _connection(parts.scheme, parts.hostname, parts.port, addresses)
+    try:
+        connection.request("POST", _target(parts.path, parts.query), body=body, headers=headers)
+        response = connection.getresponse()
+        excerpt = response.read(4 * RESPONSE_EXCERPT).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(f"Could not reach {parts.hostname}: {exc}") from exc
+    finally:
+        connection.close()
+    return _result(response, excerpt, host=parts.hostname)
+
+
+def _connection(
+    scheme: str, host: str, port: int | None, addresses: list[str]
+) -> http.client.HTTPConnection:
+    timeout = getattr(settings, "DELIVERY_WEBHOOK_TIMEOUT", 10)
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    # http.client opens its socket through this hook (HTTPS wraps it afterwards, checking the
+    # certificate against `host`); pointing it at the checked addresses pins the connection.
+    connection._create_connection = _pinned(addresses)
+    return connection
+
+
+def _pinned(addresses: list[str]):
+    def create_connection(address, timeout, source_address=None):
+        error: OSError | None = None
+        for ip in addresses:
+            try:
+                return socket.create_connection((ip, address[1]), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        raise error or OSError("no address to connect to")
+
+    return create_connection
+
+
+def _target(path: str, query: str) -> str:
+    return (path or "/") + (f"?{query}" if query else "")
+
+
+def _result(response: http.client.HTTPResponse, excerpt: str, *, host: str) -> DeliveryResult:
+    status = response.status
+    if 200 <= status < 300:
+        return DeliveryResult(response_status=status, detail=f"{host} answered {status}.")
+    if 300 <= status < 400:
+        location = response.getheader("Location", "nowhere")
+        raise DeliveryError(
+            f"{host} answered {status}, redirecting to {location}; redirects are not "
+            f"followed, so give the final URL.",
+            response_status=status,
+        )
+    raise DeliveryError(
+        f"{host} answered {status}: {excerpt[:RESPONSE_EXCERPT]}", response_status=status
+    )
+
+
+CHANNEL = WebhookChannel()

@@ -1,0 +1,85 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Organization
+
+
+class DeliveryKind(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    STORAGE = "storage", "File storage"
+    WEBHOOK = "webhook", "Signed webhook"
+
+
+class DeliveryTarget(models.Model):
+    """Where reports go. Secrets in `config` (a webhook's) are write-only in the API."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="delivery_targets"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=DeliveryKind.choices)
+    config = models.JSONField(default=dict)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="delivery_target_name_unique_in_organization"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Delivery(models.Model):
+    """One execution's outputs to one target, with its attempts; never changes the execution."""
+
+    delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    execution = models.ForeignKey(
+        "reporting.ReportExecution", on_delete=models.CASCADE, related_name="deliveries"
+    )
+    target = models.ForeignKey(DeliveryTarget, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["execution", "target"], name="one_delivery_per_execution_and_target"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_retry_due",
+                condition=Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id} → {self.target} ({self.status})"

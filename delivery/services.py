@@ -1,0 +1,235 @@
+"""Delivering report outputs to targets: one Delivery per execution and target, retried with
+backoff until sent or out of attempts. A delivery never changes its execution's status.
+
+Retries are driven by the database (`next_attempt_at`, checked every minute), not by Celery
+countdowns: with a Redis broker, a message whose ETA is further away than the visibility
+timeout is delivered again early, which would send a report twice.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Organization
+from config.errors import ApplicationError
+from delivery.channels import get_channel
+from delivery.channels.base import DeliveredFile, DeliveryError, DeliveryMessage
+from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
+from reporting.links import output_link
+from reporting.models import ReportExecution, ReportOutput, report_storage
+
+log = logging.getLogger(__name__)
+
+# Waits after attempts 1 to 5: the sixth and last attempt comes about 6.6 hours after the first.
+RETRY_DELAYS = (60, 5 * 60, 30 * 60, 2 * 3600, 4 * 3600)
+LEASE = timedelta(minutes=10)  # how long an attempt in flight keeps others off its delivery
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def target_create(
+    *, organization: Organization, created_by: AbstractBaseUser | None, **fields: Any
+) -> DeliveryTarget:
+    target = DeliveryTarget(organization=organization, created_by=created_by)
+    return _target_save(target, fields)
+
+
+@transaction.atomic
+def target_update(*, target: DeliveryTarget, **fields: Any) -> DeliveryTarget:
+    if "config" in fields and _same_place(target, fields):
+        # Secrets are write-only: a config sent back without them keeps the stored ones.
+        fields["config"] = {**_secrets(target), **fields["config"]}
+    return _target_save(target, fields)
+
+
+def _same_place(target: DeliveryTarget, fields: dict[str, Any]) -> bool:
+    """Stored secrets only carry over to the same kind (and storage backend) of target."""
+    return fields.get("kind", target.kind) == target.kind and fields["config"].get(
+        "backend", target.config.get("backend")
+    ) == target.config.get("backend")
+
+
+def _secrets(target: DeliveryTarget) -> dict[str, Any]:
+    secret_fields = get_channel(target.kind).secret_fields
+    return {key: value for key, value in target.config.items() if key in secret_fields}
+
+
+def _target_save(target: DeliveryTarget, fields: dict[str, Any]) -> DeliveryTarget:
+    for name in ("name", "kind", "config", "enabled"):
+        if name in fields and fields[name] is not None:
+            setattr(target, name, fields[name])
+    target_validate(target)
+    target.save()
+    return target
+
+
+def target_validate(target: DeliveryTarget) -> None:
+    try:
+        channel = get_channel(target.kind)
+    except KeyError:
+        raise ApplicationError(
+            "Unknown kind.", errors={"kind": [f"{target.kind!r} is not email, storage or webhook."]}
+        ) from None
+    target.config = channel.config_validate(
+        target.config or {}, allowed_email_domains=target.organization.allowed_email_domains
+    )
+    clash = DeliveryTarget.objects.filter(organization=target.organization, name=target.name)
+    if clash.exclude(pk=target.pk).exists():
+        raise ApplicationError("A target with this name exists.", errors={"name": ["In use."]})
+
+
+def target_public_config(target: DeliveryTarget) -> dict[str, Any]:
+    return get_channel(target.kind).config_public(target.config)
+
+
+def target_test(*, target: DeliveryTarget) -> tuple[bool, str]:
+    try:
+        result = get_channel(target.kind).send_test(
+            target.config, organization_name=target.organization.name
+        )
+    except DeliveryError as error:
+        return False, error.message
+    return True, result.detail
+
+
+# --- deliveries ------------------------------------------------------------------------------
+
+
+def deliveries_plan(
+    *, executions: Sequence[ReportExecution], targets: Sequence[DeliveryTarget]
+) -> None:
+    """Pending deliveries, sent once their execution succeeds."""
+    Delivery.objects.bulk_create(
+        [Delivery(execution=e, target=t) for e in executions for t in targets],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+
+
+def deliveries_start(*, execution: ReportExecution) -> None:
+    """The execution ended: send its deliveries if it succeeded, else close them."""
+    pending = Delivery.objects.filter(execution=execution, status=DeliveryStatus.PENDING)
+    if execution.status != "succeeded":
+        pending.update(
+            status=DeliveryStatus.FAILED,
+            last_error=f"Nothing to deliver: the report {execution.status}.",
+        )
+        return
+    pending.update(next_attempt_at=timezone.now())
+    for pk in pending.values_list("pk", flat=True):
+        _enqueue_on_commit(pk)
+
+
+def deliveries_retry_due(*, now: datetime | None = None) -> list[int]:
+    """Pending deliveries whose next attempt is due (the every-minute check)."""
+    due = Delivery.objects.filter(
+        status=DeliveryStatus.PENDING, next_attempt_at__lte=now or timezone.now()
+    )
+    ids = list(due.values_list("pk", flat=True)[:1000])
+    for pk in ids:
+        _enqueue_on_commit(pk)
+    return ids
+
+
+def delivery_redeliver(*, delivery: Delivery) -> Delivery:
+    """An admin asks again: one more round of attempts, keeping the delivery id."""
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), attempts=0
+    )
+    _enqueue_on_commit(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _enqueue_on_commit(delivery_pk: int) -> None:
+    from delivery.tasks import deliver_report
+
+    transaction.on_commit(lambda: deliver_report.delay(delivery_pk))
+
+
+def delivery_attempt(*, delivery_pk: int, now: datetime | None = None) -> Delivery | None:
+    """One attempt, claimed so that two workers never send the same delivery at once."""
+    now = now or timezone.now()
+    claimed = Delivery.objects.filter(
+        pk=delivery_pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).update(attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
+    if not claimed:
+        return None
+    delivery = Delivery.objects.select_related(
+        "target", "execution__template", "execution__organization", "execution__schedule"
+    ).get(pk=delivery_pk)
+    try:
+        result = get_channel(delivery.target.kind).deliver(
+            delivery.target.config, delivery_message(delivery)
+        )
+    except DeliveryError as error:
+        _attempt_failed(delivery, error.message, error.response_status, now)
+    except Exception as error:  # a bug or an outage we did not foresee: record it, retry
+        log.exception("Delivery %s failed unexpectedly.", delivery_pk)
+        _attempt_failed(delivery, f"Unexpected error: {type(error).__name__}: {error}", None, now)
+    else:
+        Delivery.objects.filter(pk=delivery_pk).update(
+            status=DeliveryStatus.SENT,
+            sent_at=timezone.now(),
+            response_status=result.response_status,
+            last_error="",
+            next_attempt_at=None,
+        )
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _attempt_failed(delivery: Delivery, message: str, response_status, now: datetime) -> None:
+    done = delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS
+    delay = RETRY_DELAYS[min(delivery.attempts, len(RETRY_DELAYS)) - 1]
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED if done else DeliveryStatus.PENDING,
+        last_error=message,
+        response_status=response_status,
+        next_attempt_at=None if done else now + timedelta(seconds=delay),
+    )
+
+
+def delivery_message(delivery: Delivery) -> DeliveryMessage:
+    execution = delivery.execution
+    time_zone = (
+        execution.schedule.time_zone if execution.schedule else execution.organization.time_zone
+    )
+    return DeliveryMessage(
+        delivery_id=str(delivery.delivery_id),
+        execution_id=execution.pk,
+        organization_name=execution.organization.name,
+        template_name=execution.template.name,
+        template_slug=execution.template.slug,
+        parameters=execution.parameters,
+        status=execution.status,
+        row_count=execution.row_count,
+        generated_at=execution.finished_at or timezone.now(),
+        time_zone=time_zone,
+        slot_date=execution.slot_at.astimezone(ZoneInfo(time_zone)).date()
+        if execution.slot_at
+        else None,
+        files=[_delivered_file(output) for output in execution.outputs.filter(expired_at=None)],
+    )
+
+
+def _delivered_file(output: ReportOutput) -> DeliveredFile:
+    return DeliveredFile(
+        format=output.format,
+        filename=output.filename,
+        content_type=output.content_type,
+        size=output.size,
+        sha256=output.sha256,
+        open=lambda: report_storage().open(output.file.name, "rb"),
+        download_url=output_link(output),
+    )
