@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory, OrganizationFactory
 from config.env import env_bool
+from reporting.tests.factories import DataSourceFactory, ReportTemplateFactory
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -113,6 +114,27 @@ def admin_client_api(admin_user):
 @pytest.fixture
 def super_admin_client(super_admin):
     return _client_for(super_admin)
+
+
+@pytest.fixture
+def invoices(organization):
+    return DataSourceFactory(organization=organization, name="Invoices")
+
+
+@pytest.fixture
+def billing_template(organization, invoices):
+    return ReportTemplateFactory(
+        organization=organization,
+        name="Monthly Billing Summary",
+        slug="monthly-billing-summary",
+        sources=[invoices],
+    )
+
+
+@pytest.fixture
+def foreign_template(other_organization):
+    source = DataSourceFactory(organization=other_organization, name="Their invoices")
+    return ReportTemplateFactory(organization=other_organization, sources=[source])
 
 
 class CeleryWorkerProcess:

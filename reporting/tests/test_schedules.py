@@ -219,3 +219,18 @@ def test_viewers_cannot_manage_schedules_and_other_organisations_are_404(
                            parameters={"month": "03", "year": 2025})  # fmt: skip
     assert analyst_client.get(f"{SCHEDULES}/{theirs.pk}").status_code == 404
     assert analyst_client.post(f"{SCHEDULES}/{theirs.pk}/run-now").status_code == 404
+
+
+def test_a_slot_execution_is_delivered_to_the_schedules_targets(billing_template, organization):
+    from delivery.models import Delivery
+    from delivery.services import target_create
+
+    target = target_create(organization=organization, created_by=None, name="Finance",
+                           kind="email", config={"recipients": ["ana@acme.test"]})  # fmt: skip
+    schedule = make_schedule(billing_template, at=utc(2025, 3, 15), cron="0 6 1 * *")
+    with time_machine.travel(utc(2025, 3, 16), tick=False):
+        schedule_update(schedule=schedule, delivery_targets=[target])
+    with time_machine.travel(utc(2025, 4, 1, 4, 0, 30), tick=False):
+        [execution] = schedule_run_due(schedule_id=schedule.pk)
+    delivery = Delivery.objects.get()
+    assert (delivery.execution, delivery.target, delivery.status) == (execution, target, "pending")

@@ -1,0 +1,211 @@
+"""A succeeded report reaches its targets, once each, however often a mail server or a webhook
+receiver is down on the way; a delivery failure never touches the execution."""
+
+import hashlib
+import hmac
+import re
+import subprocess
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.files.base import ContentFile
+from django.test import Client
+from django.utils import timezone
+from weasyprint import HTML
+
+from delivery.models import Delivery, DeliveryStatus
+from delivery.services import (
+    deliveries_plan,
+    deliveries_retry_due,
+    deliveries_start,
+    delivery_attempt,
+    target_create,
+)
+from delivery.tests.conftest import free_port
+from reporting.models import ReportAccessLog, ReportExecution, ReportOutput, report_storage
+
+BI = "/api/v1/business-intelligence"
+SECRET = "a-webhook-secret-of-some-length"
+CSV = b"invoice,amount\n1,10.5\n"
+
+
+@pytest.fixture
+def succeeded(organization, billing_template, report_output_dir):
+    """A finished execution with a PDF and a CSV in storage (no report run needed)."""
+    execution = ReportExecution.objects.create(
+        organization=organization, template=billing_template, status="succeeded",
+        parameters={"month": "03", "year": 2025}, row_count=1, finished_at=timezone.now(),
+    )  # fmt: skip
+    pdf = HTML(string="<h1>March billing for Acme</h1>").write_pdf()
+    for fmt, body, content_type in (("pdf", pdf, "application/pdf"), ("csv", CSV, "text/csv")):
+        filename = f"monthly-billing-summary_2025-03_{execution.pk}.{fmt}"
+        name = report_storage().save(f"acme/{execution.pk}/{filename}", ContentFile(body))
+        ReportOutput.objects.create(
+            execution=execution, format=fmt, file=name, filename=filename, size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(), content_type=content_type,
+            expires_at=timezone.now() + timedelta(days=30),
+        )  # fmt: skip
+    return execution
+
+
+def email_target(organization):
+    return target_create(organization=organization, created_by=None, name="Finance",
+                         kind="email", config={"recipients": ["ana@acme.test"]})  # fmt: skip
+
+
+def send(execution, targets, django_capture_on_commit_callbacks):
+    deliveries_plan(executions=[execution], targets=targets)
+    with django_capture_on_commit_callbacks() as enqueued:
+        deliveries_start(execution=execution)
+    assert len(enqueued) == len(targets)  # one task per delivery, once the run is committed
+    return [delivery_attempt(delivery_pk=d.pk) for d in execution.deliveries.all()]
+
+
+def test_the_email_arrives_with_the_pdf_and_a_working_link(
+    organization, succeeded, smtp_server, django_capture_on_commit_callbacks
+):
+    [delivery] = send(succeeded, [email_target(organization)], django_capture_on_commit_callbacks)
+    assert delivery.status == DeliveryStatus.SENT
+    [(recipients, message)] = smtp_server.messages
+    assert recipients == ["ana@acme.test"]
+    assert "Monthly Billing Summary" in message["Subject"]
+    pdf = next(p for p in message.iter_attachments() if p.get_filename().endswith(".pdf"))
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf.get_payload(decode=True),
+                          capture_output=True, check=True).stdout.decode()  # fmt: skip
+    assert "March billing for Acme" in text
+    body = message.get_body(("plain",)).get_content()
+    link = re.search(r"http://\S+/r/\S+", body).group(0)
+    path = link.split("8000", 1)[1]
+    response = Client().get(path)  # no login
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) in (CSV, pdf.get_payload(decode=True))
+    assert ReportAccessLog.objects.filter(action="download", user=None).count() == 1
+
+
+def test_smtp_down_is_retried_and_the_execution_stays_succeeded(
+    organization, succeeded, smtp_server, settings, django_capture_on_commit_callbacks
+):
+    server_port = settings.EMAIL_PORT
+    settings.EMAIL_PORT = free_port()  # the mail server is down
+    [delivery] = send(succeeded, [email_target(organization)], django_capture_on_commit_callbacks)
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert "mail server" in delivery.last_error
+    assert delivery.next_attempt_at > timezone.now()
+    assert deliveries_retry_due() == []  # not yet
+    settings.EMAIL_PORT = server_port  # back up
+    with time_machine.travel(delivery.next_attempt_at + timedelta(seconds=1), tick=False):
+        assert deliveries_retry_due() == [delivery.pk]
+        delivery = delivery_attempt(delivery_pk=delivery.pk)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
+    assert len(smtp_server.messages) == 1
+    succeeded.refresh_from_db()
+    assert succeeded.status == "succeeded"
+    assert succeeded.outputs.count() == 2
+
+
+def test_after_the_last_attempt_it_stays_failed_until_redelivered(
+    organization, succeeded, smtp_server, settings, admin_client_api,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    settings.DELIVERY_MAX_ATTEMPTS = 2
+    settings.EMAIL_PORT = free_port()  # the SMTP backend, aimed where nothing listens
+    [delivery] = send(succeeded, [email_target(organization)], django_capture_on_commit_callbacks)
+    with time_machine.travel(delivery.next_attempt_at + timedelta(seconds=1), tick=False):
+        delivery = delivery_attempt(delivery_pk=delivery.pk)
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("failed", 2, None)
+    response = admin_client_api.post(f"{BI}/deliveries/{delivery.pk}/redeliver")
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+
+
+def test_webhook_retries_carry_the_same_delivery_id_and_a_valid_signature(
+    organization, succeeded, webhook_receiver, settings, django_capture_on_commit_callbacks
+):
+    from delivery.services import target_update
+
+    settings.DELIVERY_ALLOWED_HOSTS = ["127.0.0.1"]
+    target = target_create(organization=organization, created_by=None, name="Billing system",
+                           kind="webhook", config={"url": webhook_receiver.url("/fail"),
+                                                   "secret": SECRET})  # fmt: skip
+    [delivery] = send(succeeded, [target], django_capture_on_commit_callbacks)
+    assert (delivery.status, delivery.response_status) == ("pending", 500)
+    target_update(target=target, config={"url": webhook_receiver.url("/hook")})  # secret kept
+    with time_machine.travel(delivery.next_attempt_at + timedelta(seconds=1), tick=False):
+        delivery = delivery_attempt(delivery_pk=delivery.pk)
+    assert (delivery.status, delivery.response_status) == ("sent", 200)
+    first, second = webhook_receiver.requests
+    assert first.headers["X-Delivery-Id"] == second.headers["X-Delivery-Id"]
+    expected = hmac.new(SECRET.encode(), second.body, hashlib.sha256).hexdigest()
+    assert second.headers["X-Signature-256"] == f"sha256={expected}"
+
+
+def test_a_failed_report_is_not_delivered(organization, billing_template):
+    execution = ReportExecution.objects.create(
+        organization=organization, template=billing_template, status="failed", error="boom"
+    )
+    deliveries_plan(executions=[execution], targets=[email_target(organization)])
+    deliveries_start(execution=execution)
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed"
+    assert "the report failed" in delivery.last_error
+
+
+def test_an_altered_or_expired_link_is_refused(succeeded, settings):
+    from reporting.links import output_link
+
+    link = output_link(succeeded.outputs.get(format="csv"))
+    path = link.removeprefix(settings.SITE_URL.rstrip("/"))
+    assert Client().get(path).status_code == 200
+    assert Client().get(path[:-2] + "xx").status_code == 403
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        assert Client().get(path).status_code == 403
+
+
+def test_delivery_targets_api_keeps_secrets_write_only(admin_client_api, settings):
+    settings.DELIVERY_ALLOWED_HOSTS = ["127.0.0.1"]
+    body = {"name": "Hook", "kind": "webhook",
+            "config": {"url": "http://127.0.0.1:9/hook", "secret": SECRET}}  # fmt: skip
+    created = admin_client_api.post(f"{BI}/delivery-targets", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert "secret" not in created.json()["config"]
+    url = f"{BI}/delivery-targets/{created.json()['id']}"
+    patched = admin_client_api.patch(url, {"config": {"url": "http://127.0.0.1:9/other"}},
+                                     format="json")  # fmt: skip
+    assert patched.status_code == 200
+    from delivery.models import DeliveryTarget
+
+    assert DeliveryTarget.objects.get().config["secret"] == SECRET
+
+
+def test_a_webhook_to_a_private_address_is_a_400(admin_client_api):
+    body = {"name": "Internal", "kind": "webhook",
+            "config": {"url": "http://10.1.2.3/hook", "secret": SECRET}}  # fmt: skip
+    response = admin_client_api.post(f"{BI}/delivery-targets", body, format="json")
+    assert response.status_code == 400
+    assert "url" in response.json()
+
+
+def test_an_execution_request_names_its_delivery_targets(
+    admin_client_api, organization, other_organization, billing_template
+):
+    ours = email_target(organization)
+    theirs = email_target(other_organization)
+    body = {"template_id": billing_template.pk, "parameters": {"month": "03", "year": 2025},
+            "delivery_target_ids": [ours.pk]}  # fmt: skip
+    response = admin_client_api.post(f"{BI}/report-executions", body, format="json")
+    assert response.status_code == 202
+    assert Delivery.objects.get().target == ours
+    body["delivery_target_ids"] = [theirs.pk]
+    response = admin_client_api.post(f"{BI}/report-executions", body, format="json")
+    assert response.status_code == 400
+    assert "delivery_target_ids" in response.json()
+
+
+def test_delivery_endpoints_are_for_admins_of_the_organisation(
+    analyst_client, admin_client_api, other_organization
+):
+    assert analyst_client.get(f"{BI}/delivery-targets").status_code == 403
+    assert analyst_client.get(f"{BI}/deliveries").status_code == 403
+    theirs = email_target(other_organization)
+    assert admin_client_api.get(f"{BI}/delivery-targets/{theirs.pk}").status_code == 404
