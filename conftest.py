@@ -5,6 +5,7 @@ reason otherwise; with REQUIRE_SERVICES=1 a missing service fails the run instea
 """
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -179,8 +180,14 @@ class CeleryWorkerProcess:
             "--without-gossip",
             "--without-mingle",
         ]
-        self.process = subprocess.Popen(command, cwd=BASE_DIR, env=self.env)
+        # Its own process group, so kill() takes the pool's children with it.
+        self.process = subprocess.Popen(command, cwd=BASE_DIR, env=self.env, start_new_session=True)
         return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes, as an out-of-memory killer would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -188,8 +195,7 @@ class CeleryWorkerProcess:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()
 
 
 def _celery_broker_url(redis_url: str) -> str:

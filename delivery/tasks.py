@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from delivery.services import deliveries_retry_due, delivery_attempt
+from delivery.summary import summary_send_daily
 
 
 @shared_task(name="business_intelligence.deliver_report", acks_late=True, ignore_result=True)
@@ -12,3 +13,9 @@ def deliver_report(delivery_pk: int) -> None:
 def retry_report_deliveries() -> None:
     """Every minute: deliveries whose next attempt is due."""
     deliveries_retry_due()
+
+
+@shared_task(name="business_intelligence.send_report_summary_notification", ignore_result=True)
+def send_report_summary_notification() -> int:
+    """Daily: each organisation's admins get the last 24 hours of reports."""
+    return summary_send_daily()

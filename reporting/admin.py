@@ -17,6 +17,7 @@ from reporting.models import (
     ReportOutput,
     ReportSchedule,
     ReportTemplate,
+    ReportUsageMetric,
     TemplateDataSource,
     Trigger,
 )
@@ -403,3 +404,17 @@ class ReportScheduleAdmin(admin.ModelAdmin):
                 schedule=schedule, user=request.user, client=ClientInfo.from_request(request)
             )
             self.message_user(request, f"{schedule.name}: execution {execution.pk} queued.")
+
+
+@admin.register(ReportUsageMetric)
+class ReportUsageMetricAdmin(admin.ModelAdmin):
+    list_display = [
+        "date", "template", "organization", "runs", "failures", "mean_duration_seconds",
+        "p95_duration_seconds", "rows", "downloads", "distinct_users",
+    ]  # fmt: skip
+    list_filter = ["organization", "template"]
+    date_hierarchy = "date"
+    readonly_fields = [f.name for f in ReportUsageMetric._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -11,7 +11,11 @@ from rest_framework.reverse import reverse
 from accounts.permissions import IsOrgAdmin, IsOrgAnalyst, IsOrgViewer
 from delivery import selectors as delivery_selectors
 from reporting import selectors
-from reporting.filters import ReportAccessLogFilter, ReportExecutionFilter
+from reporting.filters import (
+    ReportAccessLogFilter,
+    ReportExecutionFilter,
+    ReportUsageMetricFilter,
+)
 from reporting.models import AccessAction, ReportOutput, Trigger, report_storage
 from reporting.serializers import (
     DataSourceSerializer,
@@ -26,6 +30,7 @@ from reporting.serializers import (
     ReportScheduleWriteSerializer,
     ReportTemplateSerializer,
     ReportTemplateWriteSerializer,
+    ReportUsageMetricSerializer,
     TestResultSerializer,
 )
 from reporting.services import executions as execution_services
@@ -362,3 +367,14 @@ class ReportScheduleViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
         page = self.paginate_queryset(executions)
         serializer = ReportExecutionSerializer(page, many=True, context={"request": request})
         return self.get_paginated_response(serializer.data)
+
+
+class ReportUsageMetricViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Daily figures per template (UTC days): runs, failures, durations, rows, downloads, users."""
+
+    serializer_class = ReportUsageMetricSerializer
+    read_permission = write_permission = IsOrgAnalyst
+    filterset_class = ReportUsageMetricFilter
+
+    def get_queryset(self):
+        return selectors.usage_metrics_for(organization=self.request.organization)

@@ -1,6 +1,6 @@
 import django_filters
 
-from reporting.models import ReportAccessLog, ReportExecution
+from reporting.models import ReportAccessLog, ReportExecution, ReportUsageMetric
 
 
 class ReportExecutionFilter(django_filters.FilterSet):
@@ -19,3 +19,12 @@ class ReportAccessLogFilter(django_filters.FilterSet):
     class Meta:
         model = ReportAccessLog
         fields = ["action", "user", "template", "execution", "output"]
+
+
+class ReportUsageMetricFilter(django_filters.FilterSet):
+    date_from = django_filters.DateFilter(field_name="date", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="date", lookup_expr="lte")
+
+    class Meta:
+        model = ReportUsageMetric
+        fields = ["template", "date"]

@@ -313,3 +313,32 @@ class ReportAccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.action} {self.object_repr}"
+
+
+class ReportUsageMetric(models.Model):
+    """One template's use on one day (UTC), computed by generate_report_usage_metrics."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="report_usage_metrics"
+    )
+    template = models.ForeignKey(
+        ReportTemplate, on_delete=models.CASCADE, related_name="usage_metrics"
+    )
+    date = models.DateField()
+    runs = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    mean_duration_seconds = models.FloatField(null=True, blank=True)
+    p95_duration_seconds = models.FloatField(null=True, blank=True)
+    rows = models.BigIntegerField(default=0)
+    downloads = models.PositiveIntegerField(default=0)
+    distinct_users = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date", "template__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "date"], name="one_usage_metric_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} on {self.date}"

@@ -11,6 +11,7 @@ from reporting.models import (
     ReportOutput,
     ReportSchedule,
     ReportTemplate,
+    ReportUsageMetric,
 )
 
 
@@ -49,6 +50,10 @@ def schedules_for(*, organization: Organization) -> QuerySet[ReportSchedule]:
     return ReportSchedule.objects.filter(organization=organization).select_related(
         "template", "owner"
     )
+
+
+def usage_metrics_for(*, organization: Organization) -> QuerySet[ReportUsageMetric]:
+    return ReportUsageMetric.objects.filter(organization=organization).select_related("template")
 
 
 def access_log_for(*, organization: Organization) -> QuerySet[ReportAccessLog]:

@@ -11,6 +11,7 @@ from reporting.models import (
     ReportOutput,
     ReportSchedule,
     ReportTemplate,
+    ReportUsageMetric,
     SchedulePreset,
     SourceType,
 )
@@ -268,3 +269,14 @@ class ReportScheduleWriteSerializer(serializers.Serializer):
         if not self.partial and not data.get("cron") and not data.get("preset"):
             raise serializers.ValidationError({"cron": ["Give a cron expression or a preset."]})
         return data
+
+
+class ReportUsageMetricSerializer(serializers.ModelSerializer):
+    template_name = serializers.CharField(source="template.name", read_only=True)
+
+    class Meta:
+        model = ReportUsageMetric
+        fields = [
+            "date", "template", "template_name", "runs", "failures", "mean_duration_seconds",
+            "p95_duration_seconds", "rows", "downloads", "distinct_users", "computed_at",
+        ]  # fmt: skip

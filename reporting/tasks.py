@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from reporting.services.executions import execution_run
+from reporting.services.metrics import usage_metrics_generate
 from reporting.services.outputs import outputs_clean_expired
 from reporting.services.schedules import (
     executions_requeue_stale,
@@ -34,3 +35,9 @@ def check_scheduled_reports() -> None:
     """Every minute: slots that beat or the workers missed, and executions whose worker died."""
     schedules_catch_up()
     executions_requeue_stale()
+
+
+@shared_task(name="business_intelligence.generate_report_usage_metrics", ignore_result=True)
+def generate_report_usage_metrics() -> int:
+    """Daily: yesterday's figures per template."""
+    return len(usage_metrics_generate())

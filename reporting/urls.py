@@ -14,4 +14,7 @@ router.register(f"{PREFIX}/report-outputs", api.ReportOutputViewSet, basename="r
 router.register(
     f"{PREFIX}/scheduled-reports", api.ReportScheduleViewSet, basename="report-schedule"
 )
+router.register(
+    f"{PREFIX}/usage-metrics", api.ReportUsageMetricViewSet, basename="report-usage-metric"
+)
 router.register(f"{PREFIX}/audit-log", api.ReportAccessLogViewSet, basename="report-access-log")

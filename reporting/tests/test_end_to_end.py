@@ -118,3 +118,49 @@ def test_a_long_pdf_renders_in_chunks_inside_a_prefork_worker(live_worker, organ
     assert f"Page {last} of {last}" in pages[last - 1]
     for i in (1, 750, 1500):
         assert f"Row {i}" in text
+
+
+@pytest.mark.django_db(databases=["default", "reporting"], transaction=True)
+def test_a_worker_killed_mid_run_loses_nothing(live_worker, organization, analyst, settings):
+    """SIGKILL the worker while the report runs; the every-minute check queues it again and a
+    new worker finishes it: once, with one set of outputs."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reporting.models import ReportExecution, report_storage
+    from reporting.services.schedules import executions_requeue_stale
+    from reporting.tests.factories import ReportTemplateFactory
+
+    slow = DataSourceFactory(organization=organization, name="Slow", query=(
+        "SELECT i AS n, 'Row ' || i AS label, pg_sleep(0.4)::text AS waited "
+        "FROM generate_series(1, 12) AS i"
+    ))  # fmt: skip
+    template = ReportTemplateFactory(organization=organization, sources=[slow],
+                                     output_formats=["csv"], parameters_schema={"type": "object"},
+                                     slug="slow-report")  # fmt: skip
+    client = APIClient()
+    client.force_authenticate(analyst)
+    response = client.post(f"{BI}/report-executions", {"template_id": template.pk}, format="json")
+    execution = ReportExecution.objects.get(pk=response.json()["id"])
+
+    deadline = time.monotonic() + 60
+    while execution.status != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        execution.refresh_from_db()
+    assert execution.status == "running"
+    live_worker.kill()
+    time.sleep(1)
+    execution.refresh_from_db()
+    assert execution.status == "running"  # nobody is left to finish it
+
+    later = timezone.now() + timedelta(seconds=settings.REPORT_STALE_AFTER + 1)
+    assert executions_requeue_stale(now=later) == ([execution.pk], [])
+    live_worker.start()  # a new worker
+    finished = wait_until_finished(client, response["Location"], timeout=120)
+    assert finished["status"] == "succeeded", finished["error"]
+    assert finished["attempts"] == 2
+    assert finished["row_count"] == 12
+    assert len(finished["outputs"]) == 1
+    folder = f"{organization.slug}/{execution.pk}"
+    assert len(report_storage().listdir(folder)[1]) == 1
