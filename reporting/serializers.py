@@ -165,16 +165,10 @@ class ReportExecutionSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReportExecutionRequestSerializer(serializers.Serializer):
-    template_id = serializers.PrimaryKeyRelatedField(queryset=ReportTemplate.objects.none())
-    parameters = serializers.JSONField(required=False, default=dict)
-    output_formats = serializers.ListField(
-        child=serializers.CharField(),
-        required=False,
-        allow_empty=False,
-        help_text=f"Override the template's formats: any of {', '.join(OUTPUT_FORMATS)}.",
-    )
+class OrganizationChoicesSerializer(serializers.Serializer):
+    """A template and delivery targets chosen among the request organisation's own."""
 
+    template_id = serializers.PrimaryKeyRelatedField(queryset=ReportTemplate.objects.none())
     delivery_target_ids = serializers.PrimaryKeyRelatedField(
         many=True,
         queryset=DeliveryTarget.objects.none(),
@@ -188,6 +182,16 @@ class ReportExecutionRequestSerializer(serializers.Serializer):
             self.fields["template_id"].queryset = templates
         if targets is not None:
             self.fields["delivery_target_ids"].child_relation.queryset = targets
+
+
+class ReportExecutionRequestSerializer(OrganizationChoicesSerializer):
+    parameters = serializers.JSONField(required=False, default=dict)
+    output_formats = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        allow_empty=False,
+        help_text=f"Override the template's formats: any of {', '.join(OUTPUT_FORMATS)}.",
+    )
 
 
 class ReportAccessLogSerializer(serializers.ModelSerializer):
@@ -233,11 +237,10 @@ class ReportScheduleSerializer(serializers.ModelSerializer):
         return [slot.isoformat() for slot in schedule_upcoming(schedule)]
 
 
-class ReportScheduleWriteSerializer(serializers.Serializer):
+class ReportScheduleWriteSerializer(OrganizationChoicesSerializer):
     """`cron` (five fields), or `preset` (daily, weekly, monthly) with `time` (HH:MM)."""
 
     name = serializers.CharField(max_length=200)
-    template_id = serializers.PrimaryKeyRelatedField(queryset=ReportTemplate.objects.none())
     cron = serializers.CharField(required=False, allow_blank=True)
     preset = serializers.ChoiceField(
         choices=SchedulePreset.choices, required=False, allow_blank=True
@@ -250,20 +253,6 @@ class ReportScheduleWriteSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
     start_date = serializers.DateField(required=False, allow_null=True)
     end_date = serializers.DateField(required=False, allow_null=True)
-
-    delivery_target_ids = serializers.PrimaryKeyRelatedField(
-        many=True,
-        queryset=DeliveryTarget.objects.none(),
-        required=False,
-        help_text="Where to deliver the outputs.",
-    )
-
-    def __init__(self, *args, templates=None, targets=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if templates is not None:
-            self.fields["template_id"].queryset = templates
-        if targets is not None:
-            self.fields["delivery_target_ids"].child_relation.queryset = targets
 
     def validate(self, data):
         if not self.partial and not data.get("cron") and not data.get("preset"):

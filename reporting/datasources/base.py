@@ -103,3 +103,18 @@ def batched(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[
     iterator = iter(rows)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+def config_keys_check(config: Any, *, allowed: dict[str, str], kind: str) -> Mapping[str, Any]:
+    """A source's config is an object with only the keys its kind knows (key -> meaning)."""
+    example = ", ".join(f'"{key}"' for key in allowed)
+    if not isinstance(config, Mapping):
+        raise DataSourceError(f"The config must be an object with {example}.")
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        known = ", ".join(f'"{key}" ({meaning})' for key, meaning in allowed.items())
+        raise DataSourceError(
+            f"Unknown config key {', '.join(map(repr, unknown))}: a {kind} data source takes "
+            f"{known} only."
+        )
+    return config

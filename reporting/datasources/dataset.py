@@ -19,7 +19,13 @@ from typing import Any
 from django.db import DatabaseError
 
 from accounts.models import Membership, Role
-from reporting.datasources.base import DataSourceError, RowStream, batched, spool_from_stream
+from reporting.datasources.base import (
+    DataSourceError,
+    RowStream,
+    batched,
+    config_keys_check,
+    spool_from_stream,
+)
 from reporting.tables import Column
 
 DATASET_BATCH_SIZE = 2000
@@ -103,14 +109,7 @@ class DatasetAdapter:
 
 
 def _dataset(config: Mapping[str, Any]) -> Dataset:
-    if not isinstance(config, Mapping):
-        raise DataSourceError('The config must be an object such as {"dataset": "<name>"}.')
-    unknown = sorted(set(config) - {"dataset"})
-    if unknown:
-        raise DataSourceError(
-            f"Unknown config key {', '.join(map(repr, unknown))}: a dataset data source takes "
-            '"dataset" (the dataset\'s name) only.'
-        )
+    config_keys_check(config, allowed={"dataset": "the dataset's name"}, kind="dataset")
     name = config.get("dataset")
     if not isinstance(name, str) or name not in DATASETS:
         raise DataSourceError(

@@ -38,7 +38,12 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from accounts.models import Organization
-from reporting.datasources.base import DataSourceError, RowStream, spool_from_stream
+from reporting.datasources.base import (
+    DataSourceError,
+    RowStream,
+    config_keys_check,
+    spool_from_stream,
+)
 from reporting.datasources.database import postgresql, sqlite
 from reporting.datasources.database.guard import Guard, guarded
 from reporting.datasources.database.statements import (
@@ -110,14 +115,7 @@ class DatabaseAdapter:
 
 
 def _alias(config: Mapping[str, Any]) -> str:
-    if not isinstance(config, Mapping):
-        raise DataSourceError('The config must be an object such as {"database": "reporting"}.')
-    unknown = sorted(set(config) - {"database"})
-    if unknown:
-        raise DataSourceError(
-            f"Unknown config key {', '.join(map(repr, unknown))}: a database data source takes "
-            '"database" (the reporting database alias) only.'
-        )
+    config_keys_check(config, allowed={"database": "the reporting database alias"}, kind="database")
     alias = config.get("database", REPORTING_ALIAS)
     choices = reporting_aliases()
     if alias not in choices:
