@@ -4,6 +4,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import Organization
 from accounts.permissions import IsOrgViewer
 from accounts.selectors import organizations_for_user
 from accounts.serializers import MeSerializer, OrganizationSerializer
@@ -12,6 +13,7 @@ from accounts.serializers import MeSerializer, OrganizationSerializer
 class OrganizationViewSet(viewsets.ReadOnlyModelViewSet):
     """The organisations the caller can act in (their choices for X-Organization)."""
 
+    queryset = Organization.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = OrganizationSerializer
     permission_classes = [IsAuthenticated]
     lookup_field = "slug"

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import IsOrgAdmin
 from delivery import selectors, services
+from delivery.models import Delivery, DeliveryTarget
 from delivery.serializers import (
     DeliverySerializer,
     DeliveryTargetSerializer,
@@ -17,6 +18,7 @@ from reporting.serializers import TestResultSerializer
 class DeliveryTargetViewSet(viewsets.ModelViewSet):
     """Where reports go: e-mail, file storage or a signed webhook. Admins only."""
 
+    queryset = DeliveryTarget.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = DeliveryTargetSerializer
     permission_classes = [IsOrgAdmin]
     filterset_fields = ["kind", "enabled"]
@@ -56,6 +58,7 @@ class DeliveryTargetViewSet(viewsets.ModelViewSet):
 class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
     """Each execution's deliveries with their attempts; `redeliver` tries again. Admins only."""
 
+    queryset = Delivery.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = DeliverySerializer
     permission_classes = [IsOrgAdmin]
     filterset_fields = ["execution", "status", "target"]

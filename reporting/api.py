@@ -16,7 +16,18 @@ from reporting.filters import (
     ReportExecutionFilter,
     ReportUsageMetricFilter,
 )
-from reporting.models import AccessAction, ReportOutput, Trigger, report_storage
+from reporting.models import (
+    AccessAction,
+    DataSource,
+    ReportAccessLog,
+    ReportExecution,
+    ReportOutput,
+    ReportSchedule,
+    ReportTemplate,
+    ReportUsageMetric,
+    Trigger,
+    report_storage,
+)
 from reporting.serializers import (
     DataSourceSerializer,
     DataSourceWriteSerializer,
@@ -58,6 +69,7 @@ class OrganizationScopedMixin:
 class DataSourceViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
     """Data sources: analysts read them, admins manage, test and preview them."""
 
+    queryset = DataSource.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = DataSourceSerializer
     read_permission = IsOrgAnalyst
     write_permission = IsOrgAdmin
@@ -110,6 +122,7 @@ class DataSourceViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
 class ReportTemplateViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
     """Report templates: viewers see public ones; analysts and above see and edit all."""
 
+    queryset = ReportTemplate.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = ReportTemplateSerializer
     read_permission = IsOrgViewer
     write_permission = IsOrgAnalyst
@@ -175,6 +188,7 @@ class ReportExecutionViewSet(
 ):
     """Run reports and follow them. Viewers see their own executions; analysts see all."""
 
+    queryset = ReportExecution.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = ReportExecutionSerializer
     read_permission = write_permission = IsOrgViewer
     filterset_class = ReportExecutionFilter
@@ -249,6 +263,7 @@ class ReportExecutionViewSet(
 class ReportOutputViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
     """Report files; `download` streams one and records it in the access log."""
 
+    queryset = ReportOutput.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = ReportOutputSerializer
     read_permission = write_permission = IsOrgViewer
     filterset_fields = ["format", "execution"]
@@ -291,6 +306,7 @@ class ReportOutputViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet
 class ReportAccessLogViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
     """Who did what to which template, execution or output: admins only."""
 
+    queryset = ReportAccessLog.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = ReportAccessLogSerializer
     read_permission = write_permission = IsOrgAdmin
     filterset_class = ReportAccessLogFilter
@@ -302,6 +318,7 @@ class ReportAccessLogViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelView
 class ReportScheduleViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
     """Schedules: when a template runs by itself. Analysts and above."""
 
+    queryset = ReportSchedule.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = ReportScheduleSerializer
     read_permission = write_permission = IsOrgAnalyst
     filterset_fields = ["enabled", "template", "catch_up"]
@@ -372,6 +389,7 @@ class ReportScheduleViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
 class ReportUsageMetricViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):
     """Daily figures per template (UTC days): runs, failures, durations, rows, downloads, users."""
 
+    queryset = ReportUsageMetric.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = ReportUsageMetricSerializer
     read_permission = write_permission = IsOrgAnalyst
     filterset_class = ReportUsageMetricFilter
