@@ -5,6 +5,7 @@ local report files, console e-mail). DATABASE_URL, CELERY_BROKER_URL, REDIS_URL,
 it to production parts. Every variable is listed with its default in .env.example.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -103,7 +104,6 @@ DATABASES = {
 # Each REPORTING_DATABASE_<NAME>_URL adds an alias `reporting_<name>` for another database (a
 # warehouse): no MIRROR, since its data is not the default database's.
 def _reporting_databases() -> dict[str, dict]:
-    import os  # here rather than at the top: this block is the only reader of the raw environment
 
     reporting = (
         database_config("REPORTING_DATABASE_URL", "", base=BASE_DIR)
@@ -278,6 +278,26 @@ DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
 DELIVERY_WEBHOOK_TIMEOUT = env_int("DELIVERY_WEBHOOK_TIMEOUT", 10, minimum=1)  # seconds
 # Folders local storage targets may write under (empty: any absolute path; set it in production).
 DELIVERY_STORAGE_ROOTS = env_list("DELIVERY_STORAGE_ROOTS", [])
+# Folder `file` data sources may read by relative path (besides files uploaded to them).
+REPORT_DATA_DIR = env_path("REPORT_DATA_DIR", VAR_DIR / "data", base=BASE_DIR)
+# Hosts (or host:port) `api` data sources may reach on private or loopback addresses.
+DATASOURCE_ALLOWED_HOSTS = env_list("DATASOURCE_ALLOWED_HOSTS", [])
+# Redis servers `redis` data sources may read: REPORTING_REDIS_URL is "default" (REDIS_URL
+# when unset); each REPORTING_REDIS_<NAME>_URL adds a connection "<name>".
+REPORTING_REDIS = {
+    "default": env_url(
+        "REPORTING_REDIS_URL", REDIS_URL or "redis://127.0.0.1:6379/0", schemes=("redis", "rediss")
+    ),
+    **{
+        _name.removeprefix("REPORTING_REDIS_").removesuffix("_URL").lower(): env_url(
+            _name, "", schemes=("redis", "rediss")
+        )
+        for _name in sorted(os.environ)
+        if _name.startswith("REPORTING_REDIS_")
+        and _name.endswith("_URL")
+        and _name != "REPORTING_REDIS_URL"
+    },
+}
 REPORT_CATCH_UP_MAX = env_int("REPORT_CATCH_UP_MAX", 24, minimum=1)  # slots run after an outage
 REPORT_STALE_AFTER = env_int("REPORT_STALE_AFTER", 600, minimum=60)  # seconds without heartbeat
 REPORT_MAX_ATTEMPTS = env_int("REPORT_MAX_ATTEMPTS", 3, minimum=1)

@@ -16,6 +16,9 @@ def report_storage():
 class SourceType(models.TextChoices):
     DATABASE = "database", "Database (SQL)"
     DATASET = "dataset", "Built-in dataset"
+    REDIS = "redis", "Redis keys"
+    API = "api", "HTTP JSON API"
+    FILE = "file", "File (CSV, XLSX, JSON, NDJSON)"
 
 
 class DataSource(models.Model):
@@ -29,6 +32,12 @@ class DataSource(models.Model):
     source_type = models.CharField(max_length=20, choices=SourceType.choices)
     query = models.TextField(blank=True, help_text="SQL with named parameters: %(name)s")
     config = models.JSONField(default=dict, blank=True)
+    file = models.FileField(
+        upload_to="data-sources/%Y/%m/",
+        blank=True,
+        max_length=500,
+        help_text="For file sources: an uploaded CSV, XLSX, JSON or NDJSON file",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
