@@ -27,10 +27,11 @@ class DataSourceSerializer(serializers.ModelSerializer):
             "source_type",
             "query",
             "config",
+            "file",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["file", "created_at", "updated_at"]
 
 
 class DataSourceWriteSerializer(serializers.Serializer):
@@ -39,6 +40,9 @@ class DataSourceWriteSerializer(serializers.Serializer):
     source_type = serializers.ChoiceField(choices=SourceType.choices)
     query = serializers.CharField(required=False, allow_blank=True, default="")
     config = serializers.JSONField(required=False, default=dict)
+    file = serializers.FileField(
+        required=False, help_text="For file sources: a CSV, XLSX, JSON or NDJSON file (multipart)"
+    )
 
 
 class ParametersSerializer(serializers.Serializer):

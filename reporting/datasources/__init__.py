@@ -6,10 +6,12 @@
 from reporting.datasources.base import DataSourceAdapter
 from reporting.datasources.database import DatabaseAdapter
 from reporting.datasources.dataset import DatasetAdapter
+from reporting.datasources.redis import RedisAdapter
 
 ADAPTERS: dict[str, DataSourceAdapter] = {
     "database": DatabaseAdapter(),
     "dataset": DatasetAdapter(),
+    "redis": RedisAdapter(),
 }
 
 

@@ -119,9 +119,15 @@ def data_source_update(*, data_source: DataSource, **fields: Any) -> DataSource:
 
 
 def _data_source_save(source: DataSource, fields: dict[str, Any]) -> DataSource:
+    upload = fields.pop("file", None)
     for name in DATA_SOURCE_FIELDS:
         if name in fields:
             setattr(source, name, fields[name])
+    if upload is not None:
+        # A file source reads its upload through storage; the config names the stored file.
+        source.file.save(upload.name, upload, save=False)
+        source.config = {**(source.config or {}), "upload": source.file.name}
+        source.config.pop("path", None)
     data_source_validate(source)
     source.save()
     return source

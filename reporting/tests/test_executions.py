@@ -262,3 +262,30 @@ def test_the_demo_reports_of_make_run_succeed(organization, viewer):
         assert execution.status == ExecutionStatus.SUCCEEDED, execution.error
         assert execution.outputs.count() == len(template.output_formats)
     assert sample_reports_load(organization=organization) == []  # nothing twice
+
+
+@runs_reports
+def test_a_redis_source_report_runs_end_to_end(organization, viewer, redis_url, settings):
+    import redis as redis_client
+
+    settings.REPORTING_REDIS = {"default": redis_url}
+    server = redis_client.Redis.from_url(redis_url)
+    prefix = f"test-e2e-{organization.pk.hex[:8]}"
+    for n in range(3):
+        server.hset(f"{prefix}:member:{n}", mapping={"name": f"Member {n}", "visits": n * 2})
+    try:
+        source = DataSourceFactory(organization=organization, source_type="redis", query="",
+                                   config={"pattern": f"{prefix}:member:*", "shape": "hash",
+                                           "fields": ["name", "visits"]})  # fmt: skip
+        template = ReportTemplateFactory(organization=organization, sources=[source],
+                                         parameters_schema={"type": "object"})  # fmt: skip
+        execution = request_run(template, viewer, parameters={})
+        execution_run(execution_id=execution.pk)
+        execution.refresh_from_db()
+        assert execution.status == ExecutionStatus.SUCCEEDED, execution.error
+        with report_storage().open(execution.outputs.get().file.name) as file:
+            header, *rows = file.read().decode().splitlines()
+        assert header == "key,name,visits"
+        assert sorted(rows) == [f"{prefix}:member:{n},Member {n},{n * 2}" for n in range(3)]
+    finally:
+        server.delete(*server.keys(f"{prefix}:*"))
