@@ -12,14 +12,18 @@ import hashlib
 import hmac
 import http.client
 import json
-import socket
 import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-from config.outbound import OutboundURLError, outbound_url_addresses, outbound_url_check
+from config.outbound import (
+    OutboundURLError,
+    outbound_url_addresses,
+    outbound_url_check,
+    pinned_connection,
+)
 from delivery.channels.base import (
     ConfigError,
     DeliveryError,
@@ -123,7 +127,13 @@ def _post(url: str, secret: str, body: bytes, delivery_id: str) -> DeliveryResul
         "X-Delivery-Id": delivery_id,
         "X-Delivery-Timestamp": str(int(time.time())),
     }
-    connection = _connection(parts.scheme, parts.hostname, parts.port, addresses)
+    connection = pinned_connection(
+        parts.scheme,
+        parts.hostname,
+        parts.port,
+        addresses,
+        timeout=getattr(settings, "DELIVERY_WEBHOOK_TIMEOUT", 10),
+    )
     try:
         connection.request("POST", _target(parts.path, parts.query), body=body, headers=headers)
         response = connection.getresponse()
@@ -133,33 +143,6 @@ def _post(url: str, secret: str, body: bytes, delivery_id: str) -> DeliveryResul
     finally:
         connection.close()
     return _result(response, excerpt, host=parts.hostname)
-
-
-def _connection(
-    scheme: str, host: str, port: int | None, addresses: list[str]
-) -> http.client.HTTPConnection:
-    timeout = getattr(settings, "DELIVERY_WEBHOOK_TIMEOUT", 10)
-    if scheme == "https":
-        connection = http.client.HTTPSConnection(host, port, timeout=timeout)
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    # http.client opens its socket through this hook (HTTPS wraps it afterwards, checking the
-    # certificate against `host`); pointing it at the checked addresses pins the connection.
-    connection._create_connection = _pinned(addresses)
-    return connection
-
-
-def _pinned(addresses: list[str]):
-    def create_connection(address, timeout, source_address=None):
-        error: OSError | None = None
-        for ip in addresses:
-            try:
-                return socket.create_connection((ip, address[1]), timeout, source_address)
-            except OSError as exc:
-                error = exc
-        raise error or OSError("no address to connect to")
-
-    return create_connection
 
 
 def _target(path: str, query: str) -> str:

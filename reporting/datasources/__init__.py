@@ -3,6 +3,7 @@
 `get_adapter` raises KeyError for a source type with no adapter.
 """
 
+from reporting.datasources.api import ApiAdapter
 from reporting.datasources.base import DataSourceAdapter
 from reporting.datasources.database import DatabaseAdapter
 from reporting.datasources.dataset import DatasetAdapter
@@ -12,6 +13,7 @@ ADAPTERS: dict[str, DataSourceAdapter] = {
     "database": DatabaseAdapter(),
     "dataset": DatasetAdapter(),
     "redis": RedisAdapter(),
+    "api": ApiAdapter(),
 }
 
 
