@@ -27,6 +27,8 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/exports.py
 	$(PY) bench/pdf.py
+	$(PY) bench/sources.py
+	$(PY) bench/schedules.py
 
 fmt: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

@@ -18,7 +18,8 @@ and executions earlier runs left, then for each size:
   `next_run_at`, `last_slot_at`, cron and zone; a beat row only wakes run_scheduled_report for
   its one schedule.
 - The task body, reporting.tasks.check_scheduled_reports.run(), runs at three moments
-  (time-machine), its queries captured on the default connection:
+  (time-machine), its queries captured on the default connection (CaptureQueriesContext, so
+  BEGIN and COMMIT count, as in django_assert_num_queries):
     nothing due  10:06, a minute after T0: every next_run_at is in the future
     2% due       10:15:20: the "*/15" schedules' 10:15 slot, on time
     outage       2025-07-01 12:00:20, four weeks later: every schedule has missed slots (the
@@ -26,6 +27,8 @@ and executions earlier runs left, then for each size:
                  missed slot, and the "*/15" ones also their on-time 12:00. The executions of
                  the 2% minute were left `running` with a heartbeat from then, as if their
                  workers died: the task also queues them again.
+The table: the task body's wall seconds and queries, the executions it created and for how many
+schedules, those it queued again, and the messages published and left on the queue.
 The settings accept only filesystem, Redis and AMQP brokers, so after django.setup() this process
 points the Celery app at kombu's in-memory transport: the on-commit enqueueing runs for real and
 every message is counted (after_task_publish, and the queue's depth), with no broker and nothing
@@ -175,9 +178,8 @@ def fixtures_ensure() -> Any:
         data_sources=[source],
         name="One (benchmark)",
         slug=TEMPLATE_SLUG,
-        report_type="operational",
+        report_type="custom",
         output_formats=["csv"],
-        parameters_schema={},
     )
 
 
@@ -239,13 +241,16 @@ class Result:
     seconds: float
     queries: list[str]
     created: int
+    schedules_run: int
     requeued: int
     messages: int
     queue_depth: int
     expected_messages: int
 
 
-def measure(template: Any, size: int, situation: str, moment: datetime, broker) -> Result:
+def measure(
+    template: Any, size: int, situation: str, moment: datetime, broker: MemoryBroker
+) -> Result:
     import time_machine
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -274,6 +279,7 @@ def measure(template: Any, size: int, situation: str, moment: datetime, broker) 
         seconds=seconds,
         queries=[query["sql"] for query in captured.captured_queries],
         created=created.count(),
+        schedules_run=created.values("schedule").distinct().count(),
         requeued=requeued,
         messages=broker.published[PROCESS_TASK],
         queue_depth=broker.depth(),
@@ -302,12 +308,13 @@ def verdict(met: bool) -> str:
 def print_results(results: list[Result]) -> None:
     print(
         f"\n{'schedules':>9}  {'situation':12} {'seconds':>7} {'queries':>7} {'created':>7} "
-        f"{'requeued':>8} {'messages':>8} {'on queue':>8}"
+        f"{'for':>6} {'requeued':>8} {'messages':>8} {'on queue':>8}"
     )
     for result in results:
         print(
             f"{result.size:>9,}  {result.situation:12} {result.seconds:7.2f} "
-            f"{len(result.queries):7} {result.created:7,} {result.requeued:8,} "
+            f"{len(result.queries):7} {result.created:7,} {result.schedules_run:6,} "
+            f"{result.requeued:8,} "
             f"{result.messages:8,} {result.queue_depth:8,}"
         )
     print()

@@ -7,7 +7,7 @@ timeout is delivered again early, which would send a report twice.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -105,14 +105,11 @@ def target_test(*, target: DeliveryTarget) -> tuple[bool, str]:
 # --- deliveries ------------------------------------------------------------------------------
 
 
-def deliveries_plan(
-    *, executions: Sequence[ReportExecution], targets: Sequence[DeliveryTarget]
-) -> None:
-    """Pending deliveries, sent once their execution succeeds."""
+def deliveries_plan(*, plan: Iterable[tuple[ReportExecution, Iterable[DeliveryTarget]]]) -> None:
+    """Pending deliveries, sent once their execution succeeds: one INSERT for all of them."""
     Delivery.objects.bulk_create(
-        [Delivery(execution=e, target=t) for e in executions for t in targets],
+        [Delivery(execution=e, target=t) for e, targets in plan for t in targets],
         ignore_conflicts=True,
-        batch_size=500,
     )
 
 

@@ -55,7 +55,7 @@ def email_target(organization):
 
 
 def send(execution, targets, django_capture_on_commit_callbacks):
-    deliveries_plan(executions=[execution], targets=targets)
+    deliveries_plan(plan=[(execution, targets)])
     with django_capture_on_commit_callbacks() as enqueued:
         deliveries_start(execution=execution)
     assert len(enqueued) == len(targets)  # one task per delivery, once the run is committed
@@ -144,7 +144,7 @@ def test_a_failed_report_is_not_delivered(organization, billing_template):
     execution = ReportExecution.objects.create(
         organization=organization, template=billing_template, status="failed", error="boom"
     )
-    deliveries_plan(executions=[execution], targets=[email_target(organization)])
+    deliveries_plan(plan=[(execution, [email_target(organization)])])
     deliveries_start(execution=execution)
     delivery = Delivery.objects.get()
     assert delivery.status == "failed"

@@ -7,6 +7,7 @@ from reporting.datasources.api import ApiAdapter
 from reporting.datasources.base import DataSourceAdapter
 from reporting.datasources.database import DatabaseAdapter
 from reporting.datasources.dataset import DatasetAdapter
+from reporting.datasources.file import FileAdapter
 from reporting.datasources.redis import RedisAdapter
 
 ADAPTERS: dict[str, DataSourceAdapter] = {
@@ -14,6 +15,7 @@ ADAPTERS: dict[str, DataSourceAdapter] = {
     "dataset": DatasetAdapter(),
     "redis": RedisAdapter(),
     "api": ApiAdapter(),
+    "file": FileAdapter(),
 }
 
 

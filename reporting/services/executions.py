@@ -93,7 +93,7 @@ def execution_request(
         execution=execution,
         client=client,
     )
-    deliveries_plan(executions=[execution], targets=delivery_targets)
+    deliveries_plan(plan=[(execution, delivery_targets)])
     if enqueue:
         enqueue_on_commit(execution)
     return execution

@@ -19,6 +19,7 @@ from reporting.models import (
     AccessAction,
     DataSource,
     ReportTemplate,
+    ReportType,
     TemplateDataSource,
 )
 from reporting.parameters import schema_parameter_names, schema_validate
@@ -128,9 +129,20 @@ def _data_source_save(source: DataSource, fields: dict[str, Any]) -> DataSource:
         source.file.save(upload.name, upload, save=False)
         source.config = {**(source.config or {}), "upload": source.file.name}
         source.config.pop("path", None)
+    _upload_own_check(source)
     data_source_validate(source)
     source.save()
     return source
+
+
+def _upload_own_check(source: DataSource) -> None:
+    """The config may name only this source's own upload, never another organisation's file."""
+    named = (source.config or {}).get("upload") if isinstance(source.config, dict) else None
+    if named is not None and named != source.file.name:
+        raise ApplicationError(
+            "A file source reads the file uploaded to it.",
+            errors={"config": ['"upload" is set by uploading a file; it cannot be written.']},
+        )
 
 
 def data_source_test(*, data_source: DataSource) -> tuple[bool, str]:
@@ -221,6 +233,13 @@ def _template_save(
 def template_validate(template: ReportTemplate, sources: Sequence[DataSource]) -> None:
     """Every rule a template must meet before it is saved; normalises slug and formats."""
     template.slug = slugify(template.slug or template.name)
+    if template.report_type not in ReportType.values:
+        raise ApplicationError(
+            "Unknown report type.",
+            errors={
+                "report_type": [f"{template.report_type!r} is not one of {ReportType.values}."]
+            },
+        )
     template.output_formats = output_formats_normalize(template.output_formats)
     schema_validate(schema=template.parameters_schema)
     _template_sources_check(template, sources)

@@ -196,3 +196,26 @@ def test_the_audit_log_lists_the_organisations_actions(
     entries = admin_client_api.get(f"{BI}/audit-log").json()["results"]
     assert [e["action"] for e in entries] == ["view", "run"]
     assert admin_client_api.get(f"{BI}/audit-log", {"action": "run"}).json()["count"] == 1
+
+
+def test_a_file_source_reads_its_own_upload_and_no_other(admin_client_api, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    upload = SimpleUploadedFile("members.csv", b"name,visits\nAda,3\nAlan,5\n")
+    created = admin_client_api.post(
+        f"{BI}/data-sources",
+        {"name": "Members file", "source_type": "file", "file": upload},
+        format="multipart",
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["config"]["upload"].startswith("data-sources/")
+    source_id = created.json()["id"]
+    preview = admin_client_api.post(f"{BI}/data-sources/{source_id}/preview", {}, format="json")
+    assert preview.json()["rows"] == [["Ada", 3], ["Alan", 5]]
+
+    other = {"name": "Theirs", "source_type": "file",
+             "config": {"upload": "data-sources/2025/03/their-secret.csv"}}  # fmt: skip
+    response = admin_client_api.post(f"{BI}/data-sources", other, format="json")
+    assert response.status_code == 400
+    assert "upload" in response.json()["config"][0]

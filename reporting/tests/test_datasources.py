@@ -71,10 +71,12 @@ def failure(call, *args, **kwargs) -> str:
 # --- the registry ----------------------------------------------------------------------------
 
 
-def test_both_kinds_are_registered_by_source_type():
-    assert sorted(ADAPTERS) == ["database", "dataset"]
-    assert get_adapter("database").source_type == "database"
-    assert get_adapter("dataset").source_type == "dataset"
+def test_every_source_type_has_its_adapter():
+    from reporting.models import SourceType
+
+    assert sorted(ADAPTERS) == sorted(SourceType.values)
+    for source_type in SourceType.values:
+        assert get_adapter(source_type).source_type == source_type
 
 
 # --- parameters ------------------------------------------------------------------------------

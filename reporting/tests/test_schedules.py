@@ -234,3 +234,11 @@ def test_a_slot_execution_is_delivered_to_the_schedules_targets(billing_template
         [execution] = schedule_run_due(schedule_id=schedule.pk)
     delivery = Delivery.objects.get()
     assert (delivery.execution, delivery.target, delivery.status) == (execution, target, "pending")
+
+
+def test_a_schedule_that_starts_later_knows_its_first_run(billing_template):
+    import datetime as dt
+
+    schedule = make_schedule(billing_template, at=utc(2025, 3, 1), cron="*/15 * * * *",
+                             start_date=dt.date(2025, 3, 20))  # fmt: skip
+    assert schedule.next_run_at == utc(2025, 3, 19, 23, 0)  # 00:00 on the 20th in Berlin
