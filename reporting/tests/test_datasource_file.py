@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from reporting.datasources import file as file_module
 from reporting.datasources.base import DataSourceError
 from reporting.datasources.file import FileAdapter
+from reporting.datasources.file import json_readers as json_readers_module
 from reporting.tables import Column, SpooledTable
 
 adapter = FileAdapter()
@@ -286,13 +287,13 @@ def test_json_values_cut_at_any_chunk_boundary_come_back_whole(data_dir, monkeyp
     (data_dir / "cut.json").write_text(json.dumps(document), encoding="utf-8")
 
     for chunk_chars in (1, 2, 3, 7):
-        monkeypatch.setattr(file_module, "JSON_CHUNK_CHARS", chunk_chars)
+        monkeypatch.setattr(json_readers_module, "JSON_CHUNK_CHARS", chunk_chars)
         rows = read({"path": "cut.json", "records": "items"})[1]
         assert rows == [[12345, 1.25e-3, 'Zoë \\ "quoted"', None]] * 3
 
 
 def test_a_json_value_too_long_to_hold_is_refused(data_dir, monkeypatch):
-    monkeypatch.setattr(file_module, "MAX_JSON_VALUE_CHARS", 100)
+    monkeypatch.setattr(json_readers_module, "MAX_JSON_VALUE_CHARS", 100)
     (data_dir / "long.json").write_text(json.dumps([{"text": "x" * 200}]), encoding="utf-8")
 
     message = stream_failure({"path": "long.json"})
