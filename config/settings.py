@@ -262,6 +262,16 @@ REPORT_TEMPLATE_DIR = env_path(
 )
 ELASTICSEARCH_ENABLED = env_bool("ELASTICSEARCH_ENABLED", False)
 ELASTICSEARCH_URL = env_url("ELASTICSEARCH_URL", "http://localhost:9200", schemes=("http", "https"))
+# Further clusters `elasticsearch` data sources may name: ELASTICSEARCH_<NAME>_URL -> "<name>".
+ELASTICSEARCH_CLUSTERS = {
+    _name.removeprefix("ELASTICSEARCH_").removesuffix("_URL").lower(): env_url(
+        _name, "", schemes=("http", "https")
+    )
+    for _name in sorted(os.environ)
+    if _name.startswith("ELASTICSEARCH_")
+    and _name.endswith("_URL")
+    and _name not in ("ELASTICSEARCH_URL", "ELASTICSEARCH_TEST_URL")
+}
 ANALYTICS_CACHE_TTL = env_int("ANALYTICS_CACHE_TTL", 300)
 ANALYTICS_USE_MOCK_DATA = env_bool("ANALYTICS_USE_MOCK_DATA", False)
 ANALYTICS_MAX_REPORT_AGE_DAYS = env_int("ANALYTICS_MAX_REPORT_AGE_DAYS", 30, minimum=1)

@@ -1,5 +1,7 @@
 """The reporting back office: the same services as the API, behind Django admin screens."""
 
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
@@ -388,9 +390,9 @@ class ReportScheduleAdmin(admin.ModelAdmin):
     def upcoming(self, schedule):
         if not schedule.pk:
             return ""
-        return ", ".join(
-            f"{slot:%Y-%m-%d %H:%M %Z}" for slot in schedule_services.schedule_upcoming(schedule)
-        )
+        zone = ZoneInfo(schedule.time_zone)
+        slots = schedule_services.schedule_upcoming(schedule)
+        return ", ".join(f"{slot.astimezone(zone):%Y-%m-%d %H:%M %Z}" for slot in slots)
 
     @admin.display(description="Last result")
     def last_result(self, schedule):

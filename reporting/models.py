@@ -19,6 +19,7 @@ class SourceType(models.TextChoices):
     REDIS = "redis", "Redis keys"
     API = "api", "HTTP JSON API"
     FILE = "file", "File (CSV, XLSX, JSON, NDJSON)"
+    ELASTICSEARCH = "elasticsearch", "Elasticsearch search"
 
 
 class DataSource(models.Model):

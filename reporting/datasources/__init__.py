@@ -7,6 +7,7 @@ from reporting.datasources.api import ApiAdapter
 from reporting.datasources.base import DataSourceAdapter
 from reporting.datasources.database import DatabaseAdapter
 from reporting.datasources.dataset import DatasetAdapter
+from reporting.datasources.elasticsearch import ElasticsearchAdapter
 from reporting.datasources.file import FileAdapter
 from reporting.datasources.redis import RedisAdapter
 
@@ -16,6 +17,7 @@ ADAPTERS: dict[str, DataSourceAdapter] = {
     "redis": RedisAdapter(),
     "api": ApiAdapter(),
     "file": FileAdapter(),
+    "elasticsearch": ElasticsearchAdapter(),
 }
 
 

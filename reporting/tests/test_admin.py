@@ -117,6 +117,43 @@ def test_every_reporting_admin_page_renders(staff, billing_template, invoices):
         f"/admin/reporting/reportexecution/{execution.pk}/change/",
         "/admin/reporting/reportoutput/",
         "/admin/reporting/reportaccesslog/",
+        "/admin/reporting/reportschedule/",
+        "/admin/reporting/reportschedule/add/",
+        "/admin/reporting/reportusagemetric/",
+        "/admin/delivery/deliverytarget/",
+        "/admin/delivery/deliverytarget/add/",
+        "/admin/delivery/delivery/",
+        "/admin/accounts/organization/add/",
     ]
     for page in pages:
         assert staff.get(page).status_code == 200, page
+
+
+def test_the_schedule_page_shows_the_next_runs_and_saving_it_rebuilds_the_beat_entry(
+    staff, billing_template
+):
+    from django_celery_beat.models import PeriodicTask
+
+    from reporting.services.schedules import schedule_create
+
+    schedule = schedule_create(
+        organization=billing_template.organization, owner=None, template=billing_template,
+        name="Daily", cron="0 6 * * *", time_zone="Europe/Berlin",
+        parameters={"month": "{last_month.month}", "year": "{last_month.year}"},
+    )  # fmt: skip
+    url = f"/admin/reporting/reportschedule/{schedule.pk}/change/"
+    html = staff.get(url).content.decode()
+    assert "Next five runs" in html
+    assert "CET" in html or "CEST" in html
+    PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(enabled=True, args="[0]")
+    response = staff.post(url, {
+        "organization": billing_template.organization.pk, "name": "Daily", "template":
+        billing_template.pk, "cron": "30 7 * * 1", "time_zone": "Europe/Berlin",
+        "parameters": '{"month": "03", "year": 2025}', "output_formats": "[]",
+        "catch_up": "latest", "enabled": "", "delivery_targets": [],
+    })  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    task = PeriodicTask.objects.get(pk=schedule.periodic_task_id)
+    assert (task.args, task.enabled, task.crontab.minute, task.crontab.hour) == (
+        f"[{schedule.pk}]", False, "30", "7",
+    )  # fmt: skip
