@@ -123,6 +123,9 @@ def _reporting_databases() -> dict[str, dict]:
 
 DATABASES.update(_reporting_databases())
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Index names keep the analytics description's names (idx_usage_events_makerspace_timestamp):
+# longer than the 30 characters Oracle allows, well within PostgreSQL's 63 and SQLite's none.
+SILENCED_SYSTEM_CHECKS = ["models.E034"]
 
 # --- Cache ----------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))
@@ -276,6 +279,9 @@ ANALYTICS_CACHE_TTL = env_int("ANALYTICS_CACHE_TTL", 300)
 ANALYTICS_USE_MOCK_DATA = env_bool("ANALYTICS_USE_MOCK_DATA", False)
 ANALYTICS_MAX_REPORT_AGE_DAYS = env_int("ANALYTICS_MAX_REPORT_AGE_DAYS", 30, minimum=1)
 ANALYTICS_BATCH_SIZE = env_int("ANALYTICS_BATCH_SIZE", 1000, minimum=1)
+# Store a keyed hash instead of each event's user_id (the key: ANALYTICS_PSEUDONYMIZE_KEY).
+ANALYTICS_PSEUDONYMIZE_USERS = env_bool("ANALYTICS_PSEUDONYMIZE_USERS", False)
+ANALYTICS_PSEUDONYMIZE_KEY = env_str("ANALYTICS_PSEUDONYMIZE_KEY", SECRET_KEY)
 REPORT_QUERY_TIMEOUT = env_int("REPORT_QUERY_TIMEOUT", 300, minimum=1)  # seconds
 REPORT_PDF_MAX_ROWS = env_int("REPORT_PDF_MAX_ROWS", 10_000, minimum=1)
 REPORT_LINK_MAX_AGE_DAYS = env_int("REPORT_LINK_MAX_AGE_DAYS", 7, minimum=1)

@@ -25,6 +25,7 @@ from delivery.channels.base import DeliveredFile, DeliveryError, DeliveryMessage
 from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
 from reporting.links import output_link
 from reporting.models import ReportExecution, ReportOutput, report_storage
+from reporting.services.search_sync import search_sync_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,8 @@ def delivery_attempt(*, delivery_pk: int, now: datetime | None = None) -> Delive
             next_attempt_at=None,
         )
     delivery.refresh_from_db()
+    if delivery.status != DeliveryStatus.PENDING:
+        search_sync_on_commit(delivery.execution)  # its copy in Elasticsearch shows the outcome
     return delivery
 
 

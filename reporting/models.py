@@ -233,11 +233,18 @@ class ReportExecution(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    search_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
         indexes = [
             models.Index(fields=["organization", "-queued_at"], name="execution_org_queued"),
+            # The Elasticsearch catch-up reads only finished executions not yet copied.
+            models.Index(
+                fields=["id"],
+                name="execution_search_unsynced",
+                condition=Q(search_synced_at=None, status__in=["succeeded", "failed", "cancelled"]),
+            ),
             models.Index(
                 fields=["status", "heartbeat_at"],
                 name="execution_running_heartbeat",

@@ -8,6 +8,7 @@ from reporting.services.schedules import (
     schedule_run_due,
     schedules_catch_up,
 )
+from reporting.services.search_sync import executions_sync
 
 
 @shared_task(
@@ -41,3 +42,12 @@ def check_scheduled_reports() -> None:
 def generate_report_usage_metrics() -> int:
     """Daily: yesterday's figures per template."""
     return len(usage_metrics_generate())
+
+
+@shared_task(name="business_intelligence.sync_report_data_to_elasticsearch", ignore_result=True)
+def sync_report_data_to_elasticsearch(execution_id: int | None = None) -> None:
+    """One finished execution when given; else (every 5 minutes) the ones not yet synced."""
+    if execution_id is None:
+        executions_sync()
+    else:
+        executions_sync(execution_ids=[execution_id])

@@ -209,3 +209,17 @@ def test_delivery_endpoints_are_for_admins_of_the_organisation(
     assert analyst_client.get(f"{BI}/deliveries").status_code == 403
     theirs = email_target(other_organization)
     assert admin_client_api.get(f"{BI}/delivery-targets/{theirs.pk}").status_code == 404
+
+
+def test_a_settled_delivery_refreshes_the_executions_copy_in_elasticsearch(
+    organization, succeeded, smtp_server, settings, django_capture_on_commit_callbacks
+):
+    settings.ELASTICSEARCH_ENABLED = True
+    deliveries_plan(plan=[(succeeded, [email_target(organization)])])
+    with django_capture_on_commit_callbacks():
+        deliveries_start(execution=succeeded)
+    [delivery] = succeeded.deliveries.all()
+    with django_capture_on_commit_callbacks() as queued:
+        delivery = delivery_attempt(delivery_pk=delivery.pk)
+    assert delivery.status == "sent"
+    assert len(queued) == 1  # the sync of this execution, with its delivery now sent

@@ -39,6 +39,7 @@ from reporting.models import (
 from reporting.parameters import parameters_validate
 from reporting.renderers import get_renderer
 from reporting.services.access_log import ClientInfo, access_log_record
+from reporting.services.search_sync import search_sync_on_commit
 from reporting.services.templates import layout_source, output_formats_normalize, table_names
 from reporting.tables import Branding, Chart, ReportDocument, SpooledTable
 
@@ -210,6 +211,7 @@ def execution_run(
         _fail(execution_id, message)
     execution.refresh_from_db()
     deliveries_start(execution=execution)
+    search_sync_on_commit(execution)
     return execution
 
 

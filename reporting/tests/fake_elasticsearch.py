@@ -10,10 +10,24 @@ through the official client. It answers as the Elasticsearch 8 REST reference do
     POST /{index}/_search           query, size, `_source` includes, aggs
     POST /{index}/_count            the hit count
 
-Documents live in memory (`load`). Queries: match_all, term, terms, range, bool (must, filter,
-must_not); anything else is the 400 `parsing_exception` Elasticsearch gives. Aggregations:
-terms, date_histogram (calendar_interval day/hour/month, fixed_interval Nd/Nh/Nm/Ns) and the
-metrics avg, sum, min, max, value_count, cardinality. Every request is recorded in `requests`.
+and the ones the execution sync uses:
+
+    PUT  /_index_template/{name}    stores an index template (patterns, mappings, aliases)
+    GET  /_index_template/{name}    {"index_templates": [{"name", "index_template"}]}
+    POST /_bulk                     NDJSON `index` actions; per-item results, `errors` when any
+                                    failed; a new index gets the aliases of matching templates
+    GET  /{index}/_doc/{id}         one document by id (index or alias)
+    GET  /_alias/{name}             the indices behind an alias
+    POST /{index}/_refresh          nothing to do: documents are searchable at once
+
+Documents live in memory (`load`, or `_bulk` with ids). An outage is `failing = 503` (every
+request answers that status) and a refused document is an id in `refuse_ids` (its bulk item
+fails with the 400 `document_parsing_exception`).
+
+Queries: match_all, term, terms, range, bool (must, filter, must_not); anything else is the 400
+`parsing_exception` Elasticsearch gives. Aggregations: terms, date_histogram (calendar_interval
+day/hour/month, fixed_interval Nd/Nh/Nm/Ns) and the metrics avg, sum, min, max, value_count,
+cardinality. Every request is recorded in `requests`.
 """
 
 import fnmatch
@@ -54,6 +68,11 @@ class FakeElasticsearch:
     pits: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
     closed_pits: list[str] = field(default_factory=list)
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aliases: dict[str, set[str]] = field(default_factory=dict)  # index -> its aliases
+    ids: dict[str, dict[str, int]] = field(default_factory=dict)  # index -> id -> position
+    failing: int | None = None
+    refuse_ids: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self, index: str, documents: list[dict[str, Any]]) -> None:
@@ -67,10 +86,17 @@ class FakeElasticsearch:
     def answer(self, seen: Seen) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.requests.append(seen)
+        if self.failing:
+            raise EsError(self.failing, "unavailable_shards_exception", "the fake is failing")
         parts = [part for part in seen.path.split("/") if part]
         body = seen.body or {}
         if not parts and seen.method in ("GET", "HEAD"):
             return 200, self.info()
+        if parts[:1] in (["_index_template"], ["_bulk"], ["_alias"]) or parts[1:2] in (
+            ["_doc"],
+            ["_refresh"],
+        ):
+            return self.answer_sync(seen.method, parts, seen.body)
         if parts == ["_pit"] and seen.method == "DELETE":
             return 200, self.pit_close(body["id"])
         if parts == ["_search"]:
@@ -83,6 +109,83 @@ class FakeElasticsearch:
             matched = [doc for _, doc in self.documents(parts[0]) if matches(doc, body)]
             return 200, {"count": len(matched), "_shards": shards()}
         raise EsError(400, "illegal_argument_exception", f"no handler for {seen.path}")
+
+    def answer_sync(self, method: str, parts: list[str], body: Any) -> tuple[int, dict[str, Any]]:
+        if parts[0] == "_index_template" and method == "PUT":
+            self.templates[parts[1]] = body
+            return 200, {"acknowledged": True}
+        if parts[0] == "_index_template" and parts[1] in self.templates:
+            template = self.templates[parts[1]]
+            return 200, {"index_templates": [{"name": parts[1], "index_template": template}]}
+        if parts[0] == "_index_template":
+            raise EsError(404, "resource_not_found_exception", f"index template [{parts[1]}]")
+        if parts == ["_bulk"]:
+            return 200, self.bulk(body)
+        if parts[0] == "_alias":
+            found = {index: names for index, names in self.aliases.items() if parts[1] in names}
+            if not found:
+                return 404, {"error": f"alias [{parts[1]}] missing", "status": 404}
+            return 200, {index: {"aliases": {parts[1]: {}}} for index in found}
+        if parts[1] == "_refresh":
+            return 200, {"_shards": shards()}
+        return self.get_document(parts[0], parts[2])
+
+    def bulk(self, lines: list[dict[str, Any]]) -> dict[str, Any]:
+        items = []
+        for action, source in zip(lines[::2], lines[1::2], strict=True):
+            ((op_type, meta),) = action.items()
+            if op_type != "index":
+                raise EsError(400, "illegal_argument_exception", "the fake bulk-indexes only")
+            items.append({"index": self.index_document(meta["_index"], meta["_id"], source)})
+        errors = any("error" in item["index"] for item in items)
+        return {"took": 1, "errors": errors, "items": items}
+
+    def index_document(self, index: str, doc_id: str, source: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {"_index": index, "_id": doc_id}
+        if doc_id in self.refuse_ids:
+            reason = "[1:2] failed to parse: the fake refuses this id"
+            return {
+                **result,
+                "status": 400,
+                "error": {"type": "document_parsing_exception", "reason": reason},
+            }
+        if index not in self.indices:
+            self.indices[index] = []
+            self.aliases[index] = {
+                alias
+                for template in self.templates.values()
+                if any(fnmatch.fnmatch(index, p) for p in template["index_patterns"])
+                for alias in template.get("template", {}).get("aliases", {})
+            }
+        positions = self.ids.setdefault(index, {})
+        created = doc_id not in positions
+        if created:
+            positions[doc_id] = len(self.indices[index])
+            self.indices[index].append(source)
+        else:
+            self.indices[index][positions[doc_id]] = source
+        return {
+            **result,
+            "_version": 1,
+            "result": "created" if created else "updated",
+            "_shards": {"total": 1, "successful": 1, "failed": 0},
+            "_seq_no": positions[doc_id],
+            "_primary_term": 1,
+            "status": 201 if created else 200,
+        }
+
+    def get_document(self, name: str, doc_id: str) -> tuple[int, dict[str, Any]]:
+        indices = [
+            index for index in self.indices if index == name or name in self.aliases.get(index, ())
+        ]
+        if not indices:
+            raise EsError(404, "index_not_found_exception", f"no such index [{name}]", index=name)
+        for index in indices:
+            if doc_id in self.ids.get(index, {}):
+                source = self.indices[index][self.ids[index][doc_id]]
+                found = {"_version": 1, "_seq_no": 0, "_primary_term": 1, "found": True}
+                return 200, {"_index": index, "_id": doc_id, **found, "_source": source}
+        return 404, {"_index": indices[0], "_id": doc_id, "found": False}
 
     def info(self) -> dict[str, Any]:
         return {
@@ -101,6 +204,8 @@ class FakeElasticsearch:
                 names += sorted(fnmatch.filter(self.indices, name))
             elif name in self.indices:
                 names.append(name)
+            elif any(name in aliases for aliases in self.aliases.values()):
+                names += sorted(index for index in self.indices if name in self.aliases[index])
             else:
                 raise EsError(
                     404, "index_not_found_exception", f"no such index [{name}]", index=name
@@ -375,7 +480,11 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        seen = Seen(self.command, url.path, parse_qs(url.query), json.loads(raw) if raw else None)
+        if url.path.endswith("/_bulk"):
+            body = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        else:
+            body = json.loads(raw) if raw else None
+        seen = Seen(self.command, url.path, parse_qs(url.query), body)
         try:
             status, body = self.server.fake.answer(seen)
         except EsError as error:
