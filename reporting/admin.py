@@ -53,15 +53,22 @@ class DataSourceForm(forms.ModelForm):
 
     class Meta:
         model = DataSource
-        fields = ["organization", "name", "description", "source_type", "query", "config"]
+        fields = [
+            "organization", "name", "description", "source_type", "query", "config", "file",
+        ]  # fmt: skip
 
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
             source = self.instance
+            upload = cleaned.pop("file", None) if "file" in self.changed_data else None
             for name, value in cleaned.items():
-                setattr(source, name, value)
+                if name != "file":
+                    setattr(source, name, value)
             source.config = source.config or {}
+            if upload:
+                template_services.data_source_attach_upload(source, upload)
+                cleaned["file"], cleaned["config"] = source.file.name, source.config
             try:
                 template_services.data_source_validate(source)
             except ApplicationError as error:

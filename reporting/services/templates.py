@@ -81,6 +81,7 @@ def table_names(data_sources: Sequence[DataSource]) -> list[str]:
 
 def data_source_validate(source: DataSource) -> None:
     """Every rule a data source must meet before it is saved (ApplicationError if not)."""
+    _upload_own_check(source)
     _data_source_check(source)
     clash = DataSource.objects.filter(organization=source.organization, name=source.name)
     if clash.exclude(pk=source.pk).exists():
@@ -125,14 +126,17 @@ def _data_source_save(source: DataSource, fields: dict[str, Any]) -> DataSource:
         if name in fields:
             setattr(source, name, fields[name])
     if upload is not None:
-        # A file source reads its upload through storage; the config names the stored file.
-        source.file.save(upload.name, upload, save=False)
-        source.config = {**(source.config or {}), "upload": source.file.name}
-        source.config.pop("path", None)
-    _upload_own_check(source)
+        data_source_attach_upload(source, upload)
     data_source_validate(source)
     source.save()
     return source
+
+
+def data_source_attach_upload(source: DataSource, upload) -> None:
+    """Store an uploaded file for a file source; its config then names the stored file."""
+    source.file.save(upload.name, upload, save=False)
+    source.config = {**(source.config or {}), "upload": source.file.name}
+    source.config.pop("path", None)
 
 
 def _upload_own_check(source: DataSource) -> None:

@@ -157,3 +157,20 @@ def test_the_schedule_page_shows_the_next_runs_and_saving_it_rebuilds_the_beat_e
     assert (task.args, task.enabled, task.crontab.minute, task.crontab.hour) == (
         f"[{schedule.pk}]", False, "30", "7",
     )  # fmt: skip
+
+
+def test_a_file_source_is_uploaded_in_the_admin(staff, organization, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from reporting.models import DataSource
+    from reporting.services.templates import data_source_preview
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    response = staff.post("/admin/reporting/datasource/add/", {
+        "organization": organization.pk, "name": "Stock", "source_type": "file", "query": "",
+        "config": "{}", "file": SimpleUploadedFile("stock.csv", b"item,count\nPLA,12\n"),
+    })  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:3000]
+    source = DataSource.objects.get(name="Stock")
+    assert source.config["upload"] == source.file.name
+    assert data_source_preview(data_source=source, parameters={})["rows"] == [["PLA", 12]]
