@@ -39,7 +39,8 @@ def _read(name: str, default: Any, parse: Callable[[str], Any], expected: str) -
 
 
 def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    """Empty counts as unset, as for every reader here (`KEY=` in .env keeps the default)."""
+    return os.environ.get(name, "").strip() or default
 
 
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:

@@ -282,6 +282,8 @@ ANALYTICS_BATCH_SIZE = env_int("ANALYTICS_BATCH_SIZE", 1000, minimum=1)
 # Store a keyed hash instead of each event's user_id (the key: ANALYTICS_PSEUDONYMIZE_KEY).
 ANALYTICS_PSEUDONYMIZE_USERS = env_bool("ANALYTICS_PSEUDONYMIZE_USERS", False)
 ANALYTICS_PSEUDONYMIZE_KEY = env_str("ANALYTICS_PSEUDONYMIZE_KEY", SECRET_KEY)
+# Days usage events are kept (a daily task deletes older ones); 0 keeps them for ever.
+ANALYTICS_EVENT_RETENTION_DAYS = env_int("ANALYTICS_EVENT_RETENTION_DAYS", 0)
 REPORT_QUERY_TIMEOUT = env_int("REPORT_QUERY_TIMEOUT", 300, minimum=1)  # seconds
 REPORT_PDF_MAX_ROWS = env_int("REPORT_PDF_MAX_ROWS", 10_000, minimum=1)
 REPORT_LINK_MAX_AGE_DAYS = env_int("REPORT_LINK_MAX_AGE_DAYS", 7, minimum=1)

@@ -1,121 +1,161 @@
-"""Ingesting usage events: one or a batch, all or nothing, each client event_id stored once."""
+"""Writing analytics tables: usage events and the four fact tables, one or a batch, all or
+nothing, each natural key stored once (see `ingestion.Table` for the idempotency rule)."""
 
-import hashlib
-import hmac
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-
 from accounts.models import Organization
-from config.errors import ApplicationError
-from events.models import UsageEvent
+from events.ingestion import (
+    IngestResult,
+    Problems,
+    Table,
+    choice,
+    day,
+    flag,
+    json_value,
+    moment,
+    money,
+    number,
+    records_ingest,
+    text,
+    whole_number,
+)
+from events.models import (
+    EquipmentUsageLog,
+    InventoryAnalytics,
+    ProjectAnalytics,
+    RevenueAnalytics,
+    UsageEvent,
+)
 
-FIELDS = {"event_type", "event_category", "metadata", "timestamp", "user_id", "event_id"}
-MAX_LENGTHS = {"event_type": 64, "event_category": 64, "user_id": 128, "event_id": 128}
+USAGE_EVENTS = Table(
+    model=UsageEvent,
+    fields={
+        "event_type": text(64, required=True),
+        "event_category": text(64, required=True),
+        "metadata": json_value(dict),
+        "timestamp": moment(),
+        "user_id": text(128, required=True),
+        "event_id": text(128),
+    },
+    key=("event_id",),
+    pseudonymised=("user_id",),
+)
 
 
-class BatchTooLarge(ApplicationError):
-    status_code = 413
+def _session_times(values: dict[str, Any]) -> Problems:
+    start, end = values["start_time"], values.get("end_time")
+    if end is not None and end < start:
+        return [("end_time", "Not before start_time.")]
+    if "duration_minutes" not in values:
+        if end is None:
+            return [("duration_minutes", "Required unless end_time is given.")]
+        values["duration_minutes"] = int((end - start).total_seconds() // 60)
+    return []
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    stored: int
-    duplicates: int
+def _project_dates(values: dict[str, Any]) -> Problems:
+    if values.get("end_date") and values["end_date"] < values["start_date"]:
+        return [("end_date", "Not before start_date.")]
+    values.setdefault("bom_item_count", len(values.get("bom_items", [])))
+    return []
+
+
+EQUIPMENT_USAGE = Table(
+    model=EquipmentUsageLog,
+    fields={
+        "equipment_id": text(128, required=True),
+        "equipment_name": text(200),
+        "equipment_type": text(64),
+        "user_id": text(128, required=True),
+        "project_id": text(128),
+        "usage_type": text(64),
+        "status": choice(EquipmentUsageLog.Status.values),
+        "start_time": moment(required=True),
+        "end_time": moment(),
+        "duration_minutes": whole_number(),
+        "materials_used": json_value(dict),
+        "cost": money(),
+        "revenue": money(),
+        "session_id": text(128),
+    },
+    key=("session_id",),
+    pseudonymised=("user_id",),
+    derive=_session_times,
+)
+
+INVENTORY_RECORDS = Table(
+    model=InventoryAnalytics,
+    fields={
+        "item_id": text(128, required=True),
+        "item_name": text(200),
+        "category": text(64),
+        "date": day(required=True),
+        "quantity_consumed": number(required=True),
+        "cost_consumed": money(),
+        "efficiency_score": number(),
+        "waste_percentage": number(),
+        "reorder_triggered": flag(),
+    },
+    key=("item_id", "date"),
+)
+
+PROJECT_RECORDS = Table(
+    model=ProjectAnalytics,
+    fields={
+        "project_id": text(128, required=True),
+        "name": text(200),
+        "status": choice(ProjectAnalytics.Status.values),
+        "start_date": day(required=True),
+        "end_date": day(),
+        "bom_cost": money(),
+        "bom_item_count": whole_number(),
+        "bom_items": json_value(list),
+    },
+    key=("project_id",),
+    update_existing=True,
+    derive=_project_dates,
+)
+
+REVENUE_TRANSACTIONS = Table(
+    model=RevenueAnalytics,
+    fields={
+        "transaction_id": text(128, required=True),
+        "timestamp": moment(required=True),
+        "revenue_source": choice(RevenueAnalytics.Source.values, required=True),
+        "amount": money(required=True),
+        "currency": text(3),
+        "payment_method": text(32),
+        "customer_id": text(128),
+    },
+    key=("transaction_id",),
+    pseudonymised=("customer_id",),
+)
+
+# By the name the API path and the import command use.
+FACT_TABLES = {
+    "equipment-usage": EQUIPMENT_USAGE,
+    "inventory-records": INVENTORY_RECORDS,
+    "project-records": PROJECT_RECORDS,
+    "revenue-transactions": REVENUE_TRANSACTIONS,
+}
 
 
 def events_ingest(
-    *, organization: Organization, events: list[Any], default_user_id: str
+    *, organization: Organization, events: list[Any], default_user_id: str | None
 ) -> IngestResult:
-    """Validate every event, then store them together; an invalid one stores none.
-
-    An event whose event_id the organisation already has (or that repeats one earlier in the
-    batch) is counted as a duplicate and not stored again.
-    """
-    if len(events) > settings.ANALYTICS_BATCH_SIZE:
-        raise BatchTooLarge(
-            f"A batch holds at most {settings.ANALYTICS_BATCH_SIZE} events; this one has "
-            f"{len(events)}. Send it in smaller batches.",
-            errors={"events": [f"At most {settings.ANALYTICS_BATCH_SIZE} events."]},
-        )
-    errors, rows = [], []
-    for index, event in enumerate(events):
-        problems = _event_problems(event)
-        errors += [{"index": index, "field": field, "reason": reason} for field, reason in problems]
-        if not problems:
-            rows.append(_event_row(organization, event, default_user_id))
-    if errors:
-        raise ApplicationError(
-            "No event was stored: some are not valid.", errors={"events": errors}
-        )
-    return _store(organization, rows)
-
-
-def _event_problems(event: Any) -> list[tuple[str, str]]:
-    if not isinstance(event, dict):
-        return [("", "An event is a JSON object.")]
-    problems = [(name, "Unknown field.") for name in sorted(set(event) - FIELDS)]
-    for name in ("event_type", "event_category"):
-        if not isinstance(event.get(name), str) or not event[name].strip():
-            problems.append((name, "This field is required: a non-empty string."))
-    for name, limit in MAX_LENGTHS.items():
-        value = event.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > limit):
-            problems.append((name, f"A string of at most {limit} characters."))
-    if not isinstance(event.get("metadata", {}), dict):
-        problems.append(("metadata", "A JSON object."))
-    if "timestamp" in event and _timestamp(event["timestamp"]) is None:
-        problems.append(("timestamp", "An ISO 8601 date and time, e.g. 2025-03-01T09:30:00Z."))
-    return problems
-
-
-def _timestamp(value: Any) -> datetime | None:
-    moment = parse_datetime(value) if isinstance(value, str) else None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # a time without a zone is taken as UTC
-    return moment
-
-
-def _event_row(organization: Organization, event: dict, default_user_id: str) -> UsageEvent:
-    return UsageEvent(
-        organization=organization,
-        user_id=user_id_stored(event.get("user_id") or default_user_id),
-        event_type=event["event_type"].strip(),
-        event_category=event["event_category"].strip(),
-        metadata=event.get("metadata") or {},
-        timestamp=_timestamp(event["timestamp"]) if "timestamp" in event else timezone.now(),
-        event_id=event.get("event_id") or None,
+    """Usage events; one without a user_id is the caller's (`default_user_id`)."""
+    if default_user_id is not None:
+        events = [
+            {**event, "user_id": event.get("user_id") or default_user_id}
+            if isinstance(event, dict)
+            else event
+            for event in events
+        ]
+    return records_ingest(
+        table=USAGE_EVENTS, organization=organization, records=events, name="events"
     )
 
 
-def user_id_stored(user_id: str) -> str:
-    """With ANALYTICS_PSEUDONYMIZE_USERS, a keyed hash stands for the user: the same user gives
-    the same value, and the value does not give the user away without the key."""
-    if not settings.ANALYTICS_PSEUDONYMIZE_USERS:
-        return user_id
-    key = settings.ANALYTICS_PSEUDONYMIZE_KEY.encode()
-    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-@transaction.atomic
-def _store(organization: Organization, rows: list[UsageEvent]) -> IngestResult:
-    ids = [row.event_id for row in rows if row.event_id]
-    known = set(
-        UsageEvent.objects.filter(organization=organization, event_id__in=ids).values_list(
-            "event_id", flat=True
-        )
-    )
-    new, seen = [], set()
-    for row in rows:
-        if row.event_id and (row.event_id in known or row.event_id in seen):
-            continue
-        seen.add(row.event_id)
-        new.append(row)
-    # ignore_conflicts: a concurrent batch with the same event_id cannot fail this one.
-    UsageEvent.objects.bulk_create(new, ignore_conflicts=True)
-    return IngestResult(stored=len(new), duplicates=len(rows) - len(new))
+def facts_ingest(*, table: str, organization: Organization, records: list[Any]) -> IngestResult:
+    """Records of one fact table, named as in FACT_TABLES."""
+    return records_ingest(table=FACT_TABLES[table], organization=organization, records=records)

@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from accounts.checks import production_secret_key_check
-from config.env import env_bool, env_int, read_dotenv
+from config.env import env_bool, env_int, env_str, read_dotenv
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 CONFIG_VARIABLES = (
@@ -131,6 +131,8 @@ def test_dotenv_is_read_but_the_environment_wins(tmp_path, monkeypatch):
 def test_env_readers_treat_empty_as_unset_and_reject_negative_numbers(monkeypatch):
     monkeypatch.setenv("HUB_TEST_NUMBER", "")
     assert env_int("HUB_TEST_NUMBER", 7) == 7
+    monkeypatch.setenv("HUB_TEST_TEXT", " ")
+    assert env_str("HUB_TEST_TEXT", "default") == "default"
     monkeypatch.setenv("HUB_TEST_NUMBER", "-3")
     with pytest.raises(SystemExit, match="HUB_TEST_NUMBER must be a whole number of at least 0"):
         env_int("HUB_TEST_NUMBER", 7)

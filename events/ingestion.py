@@ -1,0 +1,263 @@
+"""The batch ingestion every analytics table shares: field rules, all-or-nothing validation,
+de-duplication by a natural key, one transaction per batch."""
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils.dateparse import parse_date, parse_datetime
+
+from accounts.models import Organization
+from config.errors import ApplicationError
+
+Problems = list[tuple[str, str]]
+
+
+class BatchTooLarge(ApplicationError):
+    status_code = 413
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    stored: int
+    duplicates: int
+    updated: int = 0
+
+
+@dataclass(frozen=True)
+class Field:
+    """`convert` turns a sent value into the stored one or raises ValueError; `kind` says what a
+    valid value looks like and `reason` why a sent one was refused."""
+
+    convert: Callable[[Any], Any]
+    kind: str
+    reason: str
+    required: bool = False
+
+
+def text(max_length: int, *, required: bool = False) -> Field:
+    def convert(value: Any) -> str:
+        if not isinstance(value, str) or len(value.strip()) > max_length:
+            raise ValueError
+        return value.strip()
+
+    return Field(convert, "a non-empty string", f"A string of at most {max_length} characters.",
+                 required)  # fmt: skip
+
+
+def choice(values: list[str], *, required: bool = False) -> Field:
+    def convert(value: Any) -> str:
+        if value not in values:
+            raise ValueError
+        return value
+
+    return Field(convert, f"one of {', '.join(values)}", f"One of: {', '.join(values)}.", required)
+
+
+def whole_number(*, required: bool = False) -> Field:
+    """Whole numbers may come as strings: a CSV cell is one."""
+
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str) or int(value) < 0:
+            raise ValueError
+        return int(value)
+
+    return Field(convert, "a whole number", "A whole number, 0 or more.", required)
+
+
+def number(*, required: bool = False) -> Field:
+    def convert(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError
+        result = float(value)
+        if result != result or result in (float("inf"), float("-inf")):
+            raise ValueError
+        return result
+
+    return Field(convert, "a number", "A number, e.g. 2.5.", required)
+
+
+def money(*, required: bool = False) -> Field:
+    def convert(value: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError from None
+        if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")) or amount >= 10**10:
+            raise ValueError
+        return amount
+
+    return Field(convert, "an amount", "An amount with at most 2 decimals, e.g. 12.50.", required)
+
+
+def flag(*, required: bool = False) -> Field:
+    words = {True: True, False: False, "true": True, "false": False, "1": True, "0": False}
+
+    def convert(value: Any) -> bool:
+        key = value.lower() if isinstance(value, str) else value
+        if (isinstance(key, int) and not isinstance(key, bool)) or key not in words:
+            raise ValueError
+        return words[key]
+
+    return Field(convert, "true or false", "true or false.", required)
+
+
+def day(*, required: bool = False) -> Field:
+    def convert(value: Any) -> date:
+        if isinstance(value, str) and (parsed := parse_date(value)):
+            return parsed
+        raise ValueError
+
+    return Field(convert, "a date", "An ISO 8601 date, e.g. 2025-03-01.", required)
+
+
+def moment(*, required: bool = False) -> Field:
+    return Field(_moment, "a date and time",
+                 "An ISO 8601 date and time, e.g. 2025-03-01T09:30:00Z.", required)  # fmt: skip
+
+
+def _moment(value: Any) -> datetime:
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValueError
+    # A time without a zone is taken as UTC.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def json_value(kind: type[dict] | type[list]) -> Field:
+    """A JSON object or list; a string holding one is read too, as a CSV cell holds it."""
+
+    def convert(value: Any) -> dict | list:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError from None
+        if not isinstance(value, kind):
+            raise ValueError
+        return value
+
+    name = "A JSON object." if kind is dict else "A JSON list."
+    return Field(convert, name.lower().rstrip("."), name)
+
+
+@dataclass(frozen=True)
+class Table:
+    """How one analytics table is written.
+
+    Idempotency: a record whose `key` the organisation already has (or that repeats one earlier
+    in the batch) is a duplicate. With `update_existing` it replaces the stored row (the last one
+    in the batch wins) and counts as updated; without, it is not stored again. Records whose key
+    has an empty part are always stored.
+    """
+
+    model: type[models.Model]
+    fields: dict[str, Field]
+    key: tuple[str, ...] = ()
+    update_existing: bool = False
+    pseudonymised: tuple[str, ...] = ()
+    derive: Callable[[dict[str, Any]], Problems] = field(default=lambda values: [])
+
+
+def records_ingest(
+    *, table: Table, organization: Organization, records: list[Any], name: str = "records"
+) -> IngestResult:
+    """Validate every record, then store them together; an invalid one stores none."""
+    if len(records) > settings.ANALYTICS_BATCH_SIZE:
+        raise BatchTooLarge(
+            f"A batch holds at most {settings.ANALYTICS_BATCH_SIZE} {name}; this one has "
+            f"{len(records)}. Send it in smaller batches.",
+            errors={name: [f"At most {settings.ANALYTICS_BATCH_SIZE} {name}."]},
+        )
+    errors, rows = [], []
+    for index, record in enumerate(records):
+        values, problems = _values(table, record)
+        errors += [{"index": index, "field": field, "reason": reason} for field, reason in problems]
+        if not problems:
+            rows.append(table.model(organization=organization, **values))
+    if errors:
+        raise ApplicationError(f"Nothing was stored: some {name} are not valid.",
+                               errors={name: errors})  # fmt: skip
+    return _store(table, organization, rows)
+
+
+def _values(table: Table, record: Any) -> tuple[dict[str, Any], Problems]:
+    if not isinstance(record, dict):
+        return {}, [("", "Each item is a JSON object.")]
+    problems = [(name, "Unknown field.") for name in sorted(set(record) - set(table.fields))]
+    values = {}
+    for name, rule in table.fields.items():
+        value = record.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if rule.required:
+                problems.append((name, f"This field is required: {rule.kind}."))
+            continue
+        try:
+            values[name] = rule.convert(value)
+        except (ValueError, TypeError):
+            problems.append((name, rule.reason))
+    if not problems:
+        problems = table.derive(values)
+    for name in table.pseudonymised:
+        if values.get(name):
+            values[name] = user_id_stored(values[name])
+    return values, problems
+
+
+def user_id_stored(user_id: str) -> str:
+    """With ANALYTICS_PSEUDONYMIZE_USERS, a keyed hash stands for the user: the same user gives
+    the same value, and the value does not give the user away without the key."""
+    if not settings.ANALYTICS_PSEUDONYMIZE_USERS:
+        return user_id
+    key = settings.ANALYTICS_PSEUDONYMIZE_KEY.encode()
+    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@transaction.atomic
+def _store(table: Table, organization: Organization, rows: list[models.Model]) -> IngestResult:
+    if not table.key:
+        table.model.objects.bulk_create(rows)
+        return IngestResult(stored=len(rows), duplicates=0)
+    known = _known_keys(table, organization, rows)
+    latest: dict[tuple, models.Model] = {}
+    for row in rows:
+        key = _key(table, row)
+        key = key if all(key) else (id(row),)
+        # Updating, the last record of a key wins; otherwise the first one stored stays.
+        latest[key] = row if table.update_existing else latest.get(key, row)
+    if table.update_existing:
+        updates = [name for name in table.fields if name not in table.key]
+        table.model.objects.bulk_create(
+            latest.values(), update_conflicts=True,
+            unique_fields=["organization", *table.key], update_fields=[*updates, "received_at"],
+        )  # fmt: skip
+        updated = sum(1 for key in latest if key in known)
+        return IngestResult(len(latest) - updated, len(rows) - len(latest), updated)
+    new = [row for key, row in latest.items() if key not in known]
+    # ignore_conflicts: a concurrent batch with the same key cannot fail this one.
+    table.model.objects.bulk_create(new, ignore_conflicts=True)
+    return IngestResult(stored=len(new), duplicates=len(rows) - len(new))
+
+
+def _key(table: Table, row: models.Model) -> tuple:
+    return tuple(getattr(row, name) for name in table.key)
+
+
+def _known_keys(table: Table, organization: Organization, rows: list[models.Model]) -> set[tuple]:
+    keys = {key for key in (_key(table, row) for row in rows) if all(key)}
+    if not keys:
+        return set()
+    # One IN per key part, not an OR per key: SQLite refuses deeply nested expressions. The
+    # answer is a superset, cut down to the batch's keys.
+    parts = {f"{name}__in": {key[n] for key in keys} for n, name in enumerate(table.key)}
+    known = table.model.objects.filter(organization=organization, **parts)
+    return set(known.values_list(*table.key)) & keys
