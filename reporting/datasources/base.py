@@ -118,3 +118,21 @@ def config_keys_check(config: Any, *, allowed: dict[str, str], kind: str) -> Map
             f"{known} only."
         )
     return config
+
+
+class SpoolsItsStream:
+    """The portable spool for adapters without a native bulk path: every row of `stream`."""
+
+    def spool(
+        self,
+        *,
+        query: str,
+        config: Mapping[str, Any],
+        parameters: Mapping[str, Any],
+        organization_id: Any,
+        path: Path,
+    ) -> tuple[list[Column], int]:
+        row_stream = self.stream(
+            query=query, config=config, parameters=parameters, organization_id=organization_id
+        )
+        return spool_from_stream(row_stream, path)

@@ -13,7 +13,6 @@ report runs.
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.db import DatabaseError
@@ -22,9 +21,9 @@ from accounts.models import Membership, Role
 from reporting.datasources.base import (
     DataSourceError,
     RowStream,
+    SpoolsItsStream,
     batched,
     config_keys_check,
-    spool_from_stream,
 )
 from reporting.tables import Column
 
@@ -56,7 +55,7 @@ def register_dataset(
     return register
 
 
-class DatasetAdapter:
+class DatasetAdapter(SpoolsItsStream):
     source_type = "dataset"
 
     def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
@@ -86,20 +85,6 @@ class DatasetAdapter:
         except DatabaseError as error:
             raise _failure(dataset, error) from error
         return RowStream(columns=row_stream.columns, batches=_batches(dataset, row_stream.batches))
-
-    def spool(
-        self,
-        *,
-        query: str,
-        config: Mapping[str, Any],
-        parameters: Mapping[str, Any],
-        organization_id: Any,
-        path: Path,
-    ) -> tuple[list[Column], int]:
-        row_stream = self.stream(
-            query=query, config=config, parameters=parameters, organization_id=organization_id
-        )
-        return spool_from_stream(row_stream, path)
 
     def test(self, *, query: str, config: Mapping[str, Any]) -> str:
         self.validate_config(query=query, config=config)

@@ -44,7 +44,6 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,8 +53,8 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from reporting.datasources.base import (
     DataSourceError,
     RowStream,
+    SpoolsItsStream,
     config_keys_check,
-    spool_from_stream,
 )
 from reporting.tables import Column
 
@@ -79,7 +78,7 @@ REQUEST_TIMEOUT = 60
 logger = logging.getLogger(__name__)
 
 
-class ElasticsearchAdapter:
+class ElasticsearchAdapter(SpoolsItsStream):
     source_type = "elasticsearch"
 
     def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
@@ -116,20 +115,6 @@ class ElasticsearchAdapter:
         )
         columns = next(pages)  # runs up to the first page, so its errors surface here
         return RowStream(columns=columns, batches=pages)
-
-    def spool(
-        self,
-        *,
-        query: str,
-        config: Mapping[str, Any],
-        parameters: Mapping[str, Any],
-        organization_id: Any,
-        path: Path,
-    ) -> tuple[list[Column], int]:
-        row_stream = self.stream(
-            query=query, config=config, parameters=parameters, organization_id=organization_id
-        )
-        return spool_from_stream(row_stream, path)
 
     def test(self, *, query: str, config: Mapping[str, Any]) -> str:
         self.validate_config(query=query, config=config)

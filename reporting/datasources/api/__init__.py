@@ -30,7 +30,6 @@ records are one batch.
 
 from collections.abc import Mapping
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -45,11 +44,14 @@ from reporting.datasources.api.config import (
     url_filled,
 )
 from reporting.datasources.api.pages import page_rows, pages_read
-from reporting.datasources.base import DataSourceError, RowStream, spool_from_stream
-from reporting.tables import Column
+from reporting.datasources.base import (
+    DataSourceError,
+    RowStream,
+    SpoolsItsStream,
+)
 
 
-class ApiAdapter:
+class ApiAdapter(SpoolsItsStream):
     source_type = "api"
 
     def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
@@ -83,20 +85,6 @@ class ApiAdapter:
             return RowStream(columns=[], batches=iter(()))
         batches = (page_rows(session, specs, page) for page in chain([first], pages))
         return RowStream(columns=[spec.column for spec in specs], batches=batches)
-
-    def spool(
-        self,
-        *,
-        query: str,
-        config: Mapping[str, Any],
-        parameters: Mapping[str, Any],
-        organization_id: Any,
-        path: Path,
-    ) -> tuple[list[Column], int]:
-        row_stream = self.stream(
-            query=query, config=config, parameters=parameters, organization_id=organization_id
-        )
-        return spool_from_stream(row_stream, path)
 
     def test(self, *, query: str, config: Mapping[str, Any]) -> str:
         self.validate_config(query=query, config=config)

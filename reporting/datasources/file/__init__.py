@@ -38,20 +38,23 @@ inference sample is held. In JSON, one value (a record, or a key's value passed 
 
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
-from reporting.datasources.base import DataSourceError, RowStream, batched, spool_from_stream
+from reporting.datasources.base import (
+    DataSourceError,
+    RowStream,
+    SpoolsItsStream,
+    batched,
+)
 from reporting.datasources.file.config import _data_file, file_config_parse
 from reporting.datasources.file.readers import _file_size
 from reporting.datasources.file.rows import _filtered, _typed_rows
-from reporting.tables import Column
 
 # `test` counts the rows of files up to this size; openpyxl reads far fewer bytes a second.
 COUNT_MAX_BYTES = {"xlsx": 2 * 1024 * 1024, "csv": 50 * 1024 * 1024}
 
 
-class FileAdapter:
+class FileAdapter(SpoolsItsStream):
     source_type = "file"
 
     def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
@@ -79,20 +82,6 @@ class FileAdapter:
             rows = _filtered(rows, columns, file_config, parameters)
             batches = _Batches(batched(rows, batch_size), resources.pop_all(), file_config.label)
         return RowStream(columns=columns, batches=batches)
-
-    def spool(
-        self,
-        *,
-        query: str,
-        config: Mapping[str, Any],
-        parameters: Mapping[str, Any],
-        organization_id: Any,
-        path: Path,
-    ) -> tuple[list[Column], int]:
-        row_stream = self.stream(
-            query=query, config=config, parameters=parameters, organization_id=organization_id
-        )
-        return spool_from_stream(row_stream, path)
 
     def test(self, *, query: str, config: Mapping[str, Any]) -> str:
         self.validate_config(query=query, config=config)

@@ -43,12 +43,11 @@ parameter (stopping at 10,000 keys or 100 SCAN calls) and checks that the first 
 
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain, islice
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from reporting.datasources.base import RowStream, batched, spool_from_stream
+from reporting.datasources.base import RowStream, SpoolsItsStream, batched
 from reporting.datasources.redis.client import (
     SCAN_COUNT,
     _client,
@@ -59,10 +58,9 @@ from reporting.datasources.redis.client import (
 )
 from reporting.datasources.redis.config import RedisSource, _source
 from reporting.datasources.redis.shapes import Shape, _shape
-from reporting.tables import Column
 
 
-class RedisAdapter:
+class RedisAdapter(SpoolsItsStream):
     source_type = "redis"
 
     def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
@@ -86,20 +84,6 @@ class RedisAdapter:
         return RowStream(
             columns=shape.columns(), batches=_batches(source, pattern, shape, batch_size)
         )
-
-    def spool(
-        self,
-        *,
-        query: str,
-        config: Mapping[str, Any],
-        parameters: Mapping[str, Any],
-        organization_id: Any,
-        path: Path,
-    ) -> tuple[list[Column], int]:
-        row_stream = self.stream(
-            query=query, config=config, parameters=parameters, organization_id=organization_id
-        )
-        return spool_from_stream(row_stream, path)
 
     def test(self, *, query: str, config: Mapping[str, Any]) -> str:
         """Pings, and counts the keys matching the pattern (any value for each parameter)."""
