@@ -6,6 +6,7 @@ from rest_framework.routers import APIRootView, DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.urls import router as accounts_router
+from analytics.urls import router as analytics_router
 from config.health import healthz
 from delivery.urls import router as delivery_router
 from events.urls import router as events_router
@@ -24,7 +25,13 @@ class ApiRootView(APIRootView):
 api_router = DefaultRouter()
 api_router.APIRootView = ApiRootView
 api_router.trailing_slash = "/?"
-for app_router in (accounts_router, reporting_router, delivery_router, events_router):
+for app_router in (
+    accounts_router,
+    reporting_router,
+    delivery_router,
+    events_router,
+    analytics_router,
+):
     api_router.registry.extend(app_router.registry)
 
 api_v1 = [

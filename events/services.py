@@ -3,7 +3,11 @@ nothing, each natural key stored once (see `ingestion.Table` for the idempotency
 
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
 from accounts.models import Organization
+from analytics.services import usage_received
 from events.ingestion import (
     IngestResult,
     Problems,
@@ -140,6 +144,7 @@ FACT_TABLES = {
 }
 
 
+@transaction.atomic
 def events_ingest(
     *, organization: Organization, events: list[Any], default_user_id: str | None
 ) -> IngestResult:
@@ -151,9 +156,16 @@ def events_ingest(
             else event
             for event in events
         ]
-    return records_ingest(
+    result = records_ingest(
         table=USAGE_EVENTS, organization=organization, records=events, name="events"
     )
+    if result.stored:  # valid by now: every timestamp converts
+        convert = USAGE_EVENTS.fields["timestamp"].convert
+        moments = [
+            convert(e["timestamp"]) if e.get("timestamp") else timezone.now() for e in events
+        ]
+        usage_received(organization=organization, timestamps=moments)
+    return result
 
 
 def facts_ingest(*, table: str, organization: Organization, records: list[Any]) -> IngestResult:
