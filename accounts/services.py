@@ -31,10 +31,6 @@ def membership_set(*, user: AbstractBaseUser, organization: Organization, role: 
     return membership
 
 
-def user_create(*, username: str, password: str, **fields) -> AbstractBaseUser:
-    return get_user_model().objects.create_user(username=username, password=password, **fields)
-
-
 @transaction.atomic
 def demo_setup() -> DemoLogin:
     """On an empty database: the demo organisation and its staff user. Otherwise nothing."""

@@ -5,7 +5,6 @@ from django.db import models
 from django.db.models import QuerySet
 
 from accounts.models import Organization
-from events.models import UsageEvent
 
 
 def records_for(
@@ -35,8 +34,3 @@ def records_for(
         if end_date:
             rows = rows.filter(**{f"{date_field}__lte": end_date})
     return rows.filter(**{name: value for name, value in filters.items() if value})
-
-
-def events_for(*, organization: Organization, **filters) -> QuerySet[UsageEvent]:
-    return records_for(model=UsageEvent, date_field="timestamp", organization=organization,
-                       **filters)  # fmt: skip

@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -401,10 +402,24 @@ class ReportScheduleAdmin(admin.ModelAdmin):
         slots = schedule_services.schedule_upcoming(schedule)
         return ", ".join(f"{slot.astimezone(zone):%Y-%m-%d %H:%M %Z}" for slot in slots)
 
+    def get_queryset(self, request):
+        # The latest execution per schedule in the same query, not one query per row.
+        latest = ReportExecution.objects.filter(schedule=OuterRef("pk")).order_by("-queued_at")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("organization", "template")
+            .annotate(
+                last_status=Subquery(latest.values("status")[:1]),
+                last_queued_at=Subquery(latest.values("queued_at")[:1]),
+            )
+        )
+
     @admin.display(description="Last result")
     def last_result(self, schedule):
-        execution = schedule.executions.order_by("-queued_at").first()
-        return f"{execution.status} ({execution.queued_at:%Y-%m-%d %H:%M})" if execution else "—"
+        if not schedule.last_status:
+            return "—"
+        return f"{schedule.last_status} ({schedule.last_queued_at:%Y-%m-%d %H:%M})"
 
     @admin.action(description="Run the selected schedules now")
     def run_now(self, request, queryset):

@@ -174,3 +174,23 @@ def test_a_file_source_is_uploaded_in_the_admin(staff, organization, settings, t
     source = DataSource.objects.get(name="Stock")
     assert source.config["upload"] == source.file.name
     assert data_source_preview(data_source=source, parameters={})["rows"] == [["PLA", 12]]
+
+
+def test_the_schedules_list_shows_each_schedules_last_result(staff, billing_template):
+    from datetime import UTC, datetime
+
+    from reporting.services.schedules import schedule_create
+
+    schedule = schedule_create(
+        organization=billing_template.organization, owner=None, template=billing_template,
+        name="Nightly", cron="0 2 * * *", time_zone="UTC",
+        parameters={"month": "03", "year": 2025},
+    )  # fmt: skip
+    for status, day in (("failed", 1), ("succeeded", 2)):
+        ReportExecution.objects.create(
+            organization=billing_template.organization, template=billing_template,
+            schedule=schedule, status=status, queued_at=datetime(2025, 3, day, 2, tzinfo=UTC),
+        )  # fmt: skip
+    html = staff.get("/admin/reporting/reportschedule/").content.decode()
+    assert "succeeded (2025-03-02 02:00)" in html
+    assert "failed (2025-03-01" not in html
