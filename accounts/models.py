@@ -1,3 +1,4 @@
+import re
 import uuid
 import zoneinfo
 
@@ -16,6 +17,35 @@ def validate_time_zone(value: str) -> None:
         ) from None
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def opening_minutes(opening_hours: dict, weekday: int) -> int:
+    """Minutes open on a weekday (0 is Monday) by the organisation's opening hours."""
+    if not opening_hours:
+        return 24 * 60
+    total = 0
+    for span in opening_hours.get(WEEKDAYS[weekday], []):
+        start_h, start_m, end_h, end_m = map(int, _SPAN.match(span).groups())
+        total += (end_h * 60 + end_m) - (start_h * 60 + start_m)
+    return total
+
+
+def validate_opening_hours(value) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('An object by weekday, e.g. {"mon": ["09:00-17:00"]}.')
+    for day, spans in value.items():
+        if day not in WEEKDAYS:
+            raise ValidationError(f"{day!r} is not one of {', '.join(WEEKDAYS)}.")
+        if not isinstance(spans, list):
+            raise ValidationError(f'{day}: a list of spans such as "09:00-17:00".')
+        for span in spans:
+            match = _SPAN.match(span) if isinstance(span, str) else None
+            if not match or span[:5] >= span[6:]:
+                raise ValidationError(f'{day}: {span!r} is not a span such as "09:00-17:00".')
+
+
 class Organization(models.Model):
     """The tenant: an ISP or a makerspace. Every piece of tenant data points here."""
 
@@ -31,6 +61,14 @@ class Organization(models.Model):
     report_footer = models.CharField(max_length=200, blank=True)
     # When set, reports are e-mailed only to addresses in these domains.
     allowed_email_domains = models.JSONField(default=list, blank=True)
+    # Equipment utilisation is measured against these; empty means open around the clock.
+    opening_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_opening_hours],
+        help_text='Local opening hours by weekday, e.g. {"mon": ["09:00-12:00", "14:00-22:00"], '
+        '"sat": ["10:00-16:00"]}; a weekday not named is closed. Empty: open around the clock.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,17 +6,24 @@ from accounts.models import Organization
 class AnalyticsSnapshot(models.Model):
     """One metric of one organisation on one local day (Zulip-style fixed daily bucket).
 
-    `value` is a number (events, active_users, logins) or an object of counts by key
-    (events_by_type, events_by_category, events_by_hour with hours "0".."23").
+    `value` is a number (events, logins); an object of counts by key (events_by_type,
+    events_by_category, events_by_hour with hours "0".."23"); the sorted list of the day's
+    distinct user ids (active_user_ids: unions of them give exact distinct users per week,
+    month or range without reading the events); or, for the fact tables, an object by
+    equipment_id (equipment), by item_id (inventory) or of sums (revenue), with money as
+    decimal strings. See `analytics.rollups` for each shape.
     """
 
     class Metric(models.TextChoices):
         EVENTS = "events"
-        ACTIVE_USERS = "active_users"
+        ACTIVE_USER_IDS = "active_user_ids"
         LOGINS = "logins"
         EVENTS_BY_TYPE = "events_by_type"
         EVENTS_BY_CATEGORY = "events_by_category"
         EVENTS_BY_HOUR = "events_by_hour"
+        EQUIPMENT = "equipment"
+        INVENTORY = "inventory"
+        REVENUE = "revenue"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="analytics_snapshots"
