@@ -13,8 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
+from analytics.cache import cache_version_key
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
-from analytics.selectors import cache_version_key, daily_metrics_compute
+from analytics.rollups import daily_metrics_compute
 
 # Clearing marks by (id, marked_at) pairs: a flat OR per chunk, since SQLite refuses deeply
 # nested expressions.
@@ -22,10 +23,17 @@ _CLEAR_CHUNK = 200
 
 
 def usage_received(*, organization: Organization, timestamps: Iterable[datetime]) -> None:
-    """New usage events were stored: mark their local days dirty and, once committed, make the
-    organisation's cached answers stale."""
+    data_received(organization=organization, moments=timestamps)
+
+
+def data_received(*, organization: Organization, moments: Iterable[datetime | date]) -> None:
+    """New events or facts were stored: mark their local days dirty (a date is already local)
+    and, once committed, make the organisation's cached answers stale."""
     zone = ZoneInfo(organization.time_zone)
-    days = {moment.astimezone(zone).date() for moment in timestamps}
+    days = {
+        moment.astimezone(zone).date() if isinstance(moment, datetime) else moment
+        for moment in moments
+    }
     dirty_days_mark(organization=organization, days=days)
     transaction.on_commit(lambda: analytics_cache_version_bump(organization=organization))
 

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization
-from analytics.services import usage_received
+from analytics.services import data_received, usage_received
 from events.ingestion import (
     IngestResult,
     Problems,
@@ -168,6 +168,18 @@ def events_ingest(
     return result
 
 
+# The field that puts a fact on a day; projects are read from their table, not from roll-ups.
+_DAY_FIELDS = {"equipment-usage": "start_time", "inventory-records": "date",
+               "revenue-transactions": "timestamp"}  # fmt: skip
+
+
+@transaction.atomic
 def facts_ingest(*, table: str, organization: Organization, records: list[Any]) -> IngestResult:
     """Records of one fact table, named as in FACT_TABLES."""
-    return records_ingest(table=FACT_TABLES[table], organization=organization, records=records)
+    spec = FACT_TABLES[table]
+    result = records_ingest(table=spec, organization=organization, records=records)
+    if result.stored or result.updated:  # valid by now: every value converts
+        name = _DAY_FIELDS.get(table)
+        moments = [spec.fields[name].convert(record[name]) for record in records] if name else []
+        data_received(organization=organization, moments=moments)
+    return result

@@ -1,0 +1,187 @@
+"""Every daily metric of an organisation's local days, computed from the raw tables.
+
+One grouped query per metric family whatever the number of days; a day without data gets
+zeros. The snapshot refresh stores these values; the readers compute them live for today and
+for days not yet refreshed. Shapes, by `AnalyticsSnapshot.Metric`:
+
+- events, logins: a count.
+- events_by_type, events_by_category, events_by_hour: counts by key (hours "0".."23").
+- active_user_ids: the day's distinct user ids, sorted.
+- equipment: by equipment_id, {"name", "type", "sessions", "minutes", "maintenance_sessions",
+  "maintenance_minutes", "failed_sessions", "revenue", "cost"}; sessions and minutes leave out
+  maintenance (usage_type "maintenance"), which is counted on its own.
+- inventory: by item_id, {"name", "category", "quantity", "cost", "efficiency_sum",
+  "efficiency_count", "waste_sum", "waste_count", "reorders"}.
+- revenue: {"transactions", "amount", "by_source", "by_payment_method"}.
+
+Money is a decimal string with two places, so sums stay exact.
+"""
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import ExtractHour, TruncDate
+
+from accounts.models import Organization
+from analytics.models import AnalyticsSnapshot
+from events.models import EquipmentUsageLog, InventoryAnalytics, RevenueAnalytics, UsageEvent
+
+Metric = AnalyticsSnapshot.Metric
+DailyMetrics = dict[date, dict[str, Any]]
+CENT = Decimal("0.01")
+MAINTENANCE = "maintenance"
+_COUNTED_BY = {
+    Metric.EVENTS_BY_TYPE: "event_type",
+    Metric.EVENTS_BY_CATEGORY: "event_category",
+    Metric.EVENTS_BY_HOUR: "hour",
+}
+
+
+def money(value: Decimal | str | int | None) -> str:
+    return str(Decimal(value or 0).quantize(CENT))
+
+
+def empty_day() -> dict[str, Any]:
+    return {
+        Metric.EVENTS: 0,
+        Metric.LOGINS: 0,
+        Metric.ACTIVE_USER_IDS: [],
+        Metric.EVENTS_BY_TYPE: {},
+        Metric.EVENTS_BY_CATEGORY: {},
+        Metric.EVENTS_BY_HOUR: {},
+        Metric.EQUIPMENT: {},
+        Metric.INVENTORY: {},
+        Metric.REVENUE: empty_revenue(),
+    }
+
+
+def empty_revenue() -> dict[str, Any]:
+    return {"transactions": 0, "amount": money(0), "by_source": {}, "by_payment_method": {}}
+
+
+def daily_metrics_compute(*, organization: Organization, days: Iterable[date]) -> DailyMetrics:
+    days = set(days)
+    result: DailyMetrics = {day: empty_day() for day in days}
+    if not days:
+        return result
+    zone = ZoneInfo(organization.time_zone)
+    _usage_add(result, _on_days(UsageEvent, "timestamp", organization, days, zone), zone)
+    _equipment_add(result, _on_days(EquipmentUsageLog, "start_time", organization, days, zone))
+    _inventory_add(result, organization, days)
+    _revenue_add(result, _on_days(RevenueAnalytics, "timestamp", organization, days, zone))
+    return result
+
+
+def _on_days(
+    model: type, field: str, organization: Organization, days: set[date], zone: ZoneInfo
+) -> QuerySet:
+    """Rows whose moment falls on one of the local days, annotated with that `day`."""
+    ordered = sorted(days)
+    # The moment range lets the organisation + moment index narrow the rows first.
+    return (
+        model.objects.filter(
+            organization=organization,
+            **{
+                f"{field}__gte": datetime.combine(ordered[0], clock.min, tzinfo=zone),
+                f"{field}__lt": datetime.combine(
+                    ordered[-1] + timedelta(days=1), clock.min, tzinfo=zone
+                ),
+            },
+        )
+        .annotate(day=TruncDate(field, tzinfo=zone))
+        .filter(day__in=ordered)
+        .order_by()
+    )
+
+
+def _usage_add(result: DailyMetrics, events: QuerySet, zone: ZoneInfo) -> None:
+    scalars = events.values("day").annotate(
+        events=Count("id"), logins=Count("id", filter=Q(event_type="login"))
+    )
+    for row in scalars:
+        result[row["day"]].update({Metric.EVENTS: row["events"], Metric.LOGINS: row["logins"]})
+    events = events.annotate(hour=ExtractHour("timestamp", tzinfo=zone))
+    for metric, field in _COUNTED_BY.items():
+        for row in events.values("day", field).annotate(count=Count("id")):
+            result[row["day"]][metric][str(row[field])] = row["count"]
+    for day, user_id in events.values_list("day", "user_id").distinct():
+        result[day][Metric.ACTIVE_USER_IDS].append(user_id)
+    for metrics in result.values():
+        metrics[Metric.ACTIVE_USER_IDS].sort()
+
+
+def _equipment_add(result: DailyMetrics, sessions: QuerySet) -> None:
+    maintenance = Q(usage_type=MAINTENANCE)
+    rows = sessions.values("day", "equipment_id").annotate(
+        name=Max("equipment_name"),
+        type=Max("equipment_type"),
+        sessions=Count("id", filter=~maintenance),
+        minutes=Sum("duration_minutes", filter=~maintenance),
+        maintenance_sessions=Count("id", filter=maintenance),
+        maintenance_minutes=Sum("duration_minutes", filter=maintenance),
+        failed_sessions=Count("id", filter=Q(status=EquipmentUsageLog.Status.FAILED)),
+        revenue=Sum("revenue"),
+        cost=Sum("cost"),
+    )
+    for row in rows:
+        result[row["day"]][Metric.EQUIPMENT][row["equipment_id"]] = {
+            "name": row["name"] or "",
+            "type": row["type"] or "",
+            "sessions": row["sessions"],
+            "minutes": row["minutes"] or 0,
+            "maintenance_sessions": row["maintenance_sessions"],
+            "maintenance_minutes": row["maintenance_minutes"] or 0,
+            "failed_sessions": row["failed_sessions"],
+            "revenue": money(row["revenue"]),
+            "cost": money(row["cost"]),
+        }
+
+
+def _inventory_add(result: DailyMetrics, organization: Organization, days: set[date]) -> None:
+    rows = (
+        InventoryAnalytics.objects.filter(organization=organization, date__in=sorted(days))
+        .order_by()
+        .values("date", "item_id")
+        .annotate(
+            name=Max("item_name"),
+            category=Max("category"),
+            quantity=Sum("quantity_consumed"),
+            cost=Sum("cost_consumed"),
+            efficiency_sum=Sum("efficiency_score"),
+            efficiency_count=Count("efficiency_score"),
+            waste_sum=Sum("waste_percentage"),
+            waste_count=Count("waste_percentage"),
+            reorders=Count("id", filter=Q(reorder_triggered=True)),
+        )
+    )
+    for row in rows:
+        result[row["date"]][Metric.INVENTORY][row["item_id"]] = {
+            "name": row["name"] or "",
+            "category": row["category"] or "",
+            "quantity": row["quantity"] or 0.0,
+            "cost": money(row["cost"]),
+            "efficiency_sum": row["efficiency_sum"] or 0.0,
+            "efficiency_count": row["efficiency_count"],
+            "waste_sum": row["waste_sum"] or 0.0,
+            "waste_count": row["waste_count"],
+            "reorders": row["reorders"],
+        }
+
+
+def _revenue_add(result: DailyMetrics, payments: QuerySet) -> None:
+    rows = payments.values("day", "revenue_source", "payment_method").annotate(
+        transactions=Count("id"), amount=Sum("amount")
+    )
+    for row in rows:
+        revenue = result[row["day"]][Metric.REVENUE]
+        amount = Decimal(row["amount"] or 0)
+        revenue["transactions"] += row["transactions"]
+        revenue["amount"] = money(Decimal(revenue["amount"]) + amount)
+        for key, name in (("by_source", "revenue_source"), ("by_payment_method", "payment_method")):
+            label = row[name] or "unknown"
+            revenue[key][label] = money(Decimal(revenue[key].get(label, 0)) + amount)
