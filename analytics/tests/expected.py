@@ -117,12 +117,21 @@ def equipment(sessions, zone, hours, start, end, today, period) -> dict:
     available = _open_minutes(hours, start, min(end, today))
     machines = {}
     for _, s in rows:
-        m = machines.setdefault(s["equipment_id"], {
-            "equipment_id": s["equipment_id"], "equipment_name": s["equipment_name"],
-            "equipment_type": s["equipment_type"], "sessions": 0, "minutes": 0,
-            "maintenance_sessions": 0, "maintenance_minutes": 0, "failed_sessions": 0,
-            "revenue": Decimal(0), "cost": Decimal(0),
-        })  # fmt: skip
+        m = machines.setdefault(
+            s["equipment_id"],
+            {
+                "equipment_id": s["equipment_id"],
+                "equipment_name": s["equipment_name"],
+                "equipment_type": s["equipment_type"],
+                "sessions": 0,
+                "minutes": 0,
+                "maintenance_sessions": 0,
+                "maintenance_minutes": 0,
+                "failed_sessions": 0,
+                "revenue": Decimal(0),
+                "cost": Decimal(0),
+            },
+        )
         if s["usage_type"] == "maintenance":
             m["maintenance_sessions"] += 1
             m["maintenance_minutes"] += s["duration_minutes"]
@@ -134,14 +143,20 @@ def equipment(sessions, zone, hours, start, end, today, period) -> dict:
         m["cost"] += Decimal(s["cost"])
     listed = []
     for m in machines.values():
-        listed.append({
-            **m,
-            "mean_session_minutes": round(m["minutes"] / m["sessions"], 2) if m["sessions"] else None,
-            "utilisation_percent": round(100 * m["minutes"] / available, 2),
-            "revenue": _money(m["revenue"]),
-            "cost": _money(m["cost"]),
-            "revenue_per_hour": _money(m["revenue"] * 60 / m["minutes"]) if m["minutes"] else None,
-        })  # fmt: skip
+        listed.append(
+            {
+                **m,
+                "mean_session_minutes": round(m["minutes"] / m["sessions"], 2)
+                if m["sessions"]
+                else None,
+                "utilisation_percent": round(100 * m["minutes"] / available, 2),
+                "revenue": _money(m["revenue"]),
+                "cost": _money(m["cost"]),
+                "revenue_per_hour": _money(m["revenue"] * 60 / m["minutes"])
+                if m["minutes"]
+                else None,
+            }
+        )
     listed.sort(key=lambda m: (-m["minutes"], m["equipment_id"]))
     minutes = sum(m["minutes"] for m in listed)
     sessions_count = sum(m["sessions"] for m in listed)
@@ -186,7 +201,7 @@ def equipment(sessions, zone, hours, start, end, today, period) -> dict:
                 "revenue": _money(r[3]),
             }
             for first, r in series.items()
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -209,10 +224,14 @@ def inventory(records, start, end, period) -> dict:
         }
 
     listed = [
-        {"item_id": item_id, "item_name": group[0]["item_name"], "category": group[0]["category"],
-         **numbers(group)}
+        {
+            "item_id": item_id,
+            "item_name": group[0]["item_name"],
+            "category": group[0]["category"],
+            **numbers(group),
+        }
         for item_id, group in items.items()
-    ]  # fmt: skip
+    ]
     categories = defaultdict(list)
     for _, r in rows:
         categories[r["category"]].append(r)
@@ -234,7 +253,7 @@ def inventory(records, start, end, period) -> dict:
                 for name, g in categories.items()
             ),
             key=lambda c: (-Decimal(c["cost_consumed"]), c["category"]),
-        ),  # fmt: skip
+        ),
         "reorders": sorted(
             (
                 {"item_id": i["item_id"], "item_name": i["item_name"], "reorders": i["reorders"]}
@@ -242,7 +261,7 @@ def inventory(records, start, end, period) -> dict:
                 if i["reorders"]
             ),
             key=lambda i: (-i["reorders"], i["item_id"]),
-        ),  # fmt: skip
+        ),
         "series": [
             {
                 "period_start": first.isoformat(),
@@ -253,7 +272,7 @@ def inventory(records, start, end, period) -> dict:
                 },
             }
             for first, g in series.items()
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -306,10 +325,11 @@ def revenue(payments, zone, start, end, period) -> dict:
 
 def projects(records, start, end, period) -> dict:
     rows = [
-        p for p in records
+        p
+        for p in records
         if date.fromisoformat(p["start_date"]) <= end
         and (not p.get("end_date") or date.fromisoformat(p["end_date"]) >= start)
-    ]  # fmt: skip
+    ]
     done = [p for p in rows if p["status"] == "completed" and p.get("end_date")]
     durations = [
         (date.fromisoformat(p["end_date"]) - date.fromisoformat(p["start_date"])).days for p in done
@@ -354,5 +374,5 @@ def projects(records, start, end, period) -> dict:
                 "completed": completed[first],
             }
             for first in starts
-        ],  # fmt: skip
+        ],
     }

@@ -3,7 +3,7 @@ over the same generated records (`expected.py`), in Europe/Berlin with records n
 midnight; the role gate and organisation isolation on every analytics endpoint; mock data."""
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.core.cache import cache
@@ -43,56 +43,103 @@ def generated_facts(seed: int = 11, days: int = 70) -> dict[str, list[dict]]:
     for n in range(160):
         machine = rng.choice(MACHINES)
         start = NOW - timedelta(seconds=rng.randrange(span))
-        sessions.append({
-            "session_id": f"s{n}", "equipment_id": machine[0], "equipment_name": machine[1],
-            "equipment_type": machine[2], "user_id": f"u{rng.randrange(9)}",
-            "usage_type": rng.choice(["session"] * 8 + ["training", "maintenance"]),
-            "status": rng.choice(["completed"] * 8 + ["failed", "cancelled"]),
-            "start_time": _iso(start), "duration_minutes": rng.randrange(5, 240),
-            "cost": f"{rng.randrange(0, 900) / 100:.2f}", "revenue": f"{rng.randrange(0, 9000) / 100:.2f}",
-        })  # fmt: skip
+        sessions.append(
+            {
+                "session_id": f"s{n}",
+                "equipment_id": machine[0],
+                "equipment_name": machine[1],
+                "equipment_type": machine[2],
+                "user_id": f"u{rng.randrange(9)}",
+                "usage_type": rng.choice(["session"] * 8 + ["training", "maintenance"]),
+                "status": rng.choice(["completed"] * 8 + ["failed", "cancelled"]),
+                "start_time": _iso(start),
+                "duration_minutes": rng.randrange(5, 240),
+                "cost": f"{rng.randrange(0, 900) / 100:.2f}",
+                "revenue": f"{rng.randrange(0, 9000) / 100:.2f}",
+            }
+        )
     # Sunday 23:30 UTC is Monday in Berlin (a new week).
-    sessions.append({
-        "session_id": "night", "equipment_id": "cnc-01", "equipment_name": "Shapeoko",
-        "equipment_type": "cnc", "user_id": "owl", "usage_type": "session", "status": "completed",
-        "start_time": "2025-03-16T23:30:00Z", "duration_minutes": 45, "cost": "1.00",
-        "revenue": "15.00",
-    })  # fmt: skip
+    sessions.append(
+        {
+            "session_id": "night",
+            "equipment_id": "cnc-01",
+            "equipment_name": "Shapeoko",
+            "equipment_type": "cnc",
+            "user_id": "owl",
+            "usage_type": "session",
+            "status": "completed",
+            "start_time": "2025-03-16T23:30:00Z",
+            "duration_minutes": 45,
+            "cost": "1.00",
+            "revenue": "15.00",
+        }
+    )
     inventory = [
-        {"item_id": item[0], "item_name": item[1], "category": item[2],
-         "date": (TODAY - timedelta(days=back)).isoformat(),
-         "quantity_consumed": rng.randrange(1, 60) / 10, "cost_consumed": f"{rng.randrange(100, 9000) / 100:.2f}",
-         "efficiency_score": rng.choice([None, rng.randrange(600, 990) / 10]),
-         "waste_percentage": rng.choice([None, rng.randrange(0, 200) / 10]),
-         "reorder_triggered": rng.random() < 0.1}
-        for back in range(days) for item in ITEMS if rng.random() < 0.7
-    ]  # fmt: skip
+        {
+            "item_id": item[0],
+            "item_name": item[1],
+            "category": item[2],
+            "date": (TODAY - timedelta(days=back)).isoformat(),
+            "quantity_consumed": rng.randrange(1, 60) / 10,
+            "cost_consumed": f"{rng.randrange(100, 9000) / 100:.2f}",
+            "efficiency_score": rng.choice([None, rng.randrange(600, 990) / 10]),
+            "waste_percentage": rng.choice([None, rng.randrange(0, 200) / 10]),
+            "reorder_triggered": rng.random() < 0.1,
+        }
+        for back in range(days)
+        for item in ITEMS
+        if rng.random() < 0.7
+    ]
     payments = [
-        {"transaction_id": f"t{n}", "timestamp": _iso(NOW - timedelta(seconds=rng.randrange(span))),
-         "revenue_source": rng.choice(["membership", "equipment_usage", "workshops", "materials"]),
-         "amount": f"{rng.randrange(100, 12000) / 100:.2f}",
-         "payment_method": rng.choice(["card", "cash", "sepa_direct_debit", ""])}
+        {
+            "transaction_id": f"t{n}",
+            "timestamp": _iso(NOW - timedelta(seconds=rng.randrange(span))),
+            "revenue_source": rng.choice(
+                ["membership", "equipment_usage", "workshops", "materials"]
+            ),
+            "amount": f"{rng.randrange(100, 12000) / 100:.2f}",
+            "payment_method": rng.choice(["card", "cash", "sepa_direct_debit", ""]),
+        }
         for n in range(220)
-    ]  # fmt: skip
+    ]
     # 22:30 UTC on 31 March is 1 April in Berlin (a new month).
-    payments.append({"transaction_id": "late", "timestamp": "2025-03-31T22:30:00Z",
-                     "revenue_source": "workshops", "amount": "45.00", "payment_method": "card"})  # fmt: skip
+    payments.append(
+        {
+            "transaction_id": "late",
+            "timestamp": "2025-03-31T22:30:00Z",
+            "revenue_source": "workshops",
+            "amount": "45.00",
+            "payment_method": "card",
+        }
+    )
     projects = []
     for n in range(30):
         start = TODAY - timedelta(days=rng.randrange(0, 120))
         end = start + timedelta(days=rng.randrange(3, 60))
-        status = "completed" if end < TODAY and rng.random() < 0.7 else rng.choice(
-            ["active", "planning", "on_hold", "cancelled"])  # fmt: skip
-        bom = [{"item": rng.choice(["PLA", "Arduino", "Plywood", "M3 screws"]),
-                "quantity": rng.randrange(1, 40) / 10, "unit_cost": rng.choice([2.5, 6.0, 22.0])}
-               for _ in range(rng.randrange(0, 4))]  # fmt: skip
-        projects.append({
-            "project_id": f"p{n}", "name": f"Project {n}", "status": status,
-            "start_date": start.isoformat(),
-            "end_date": end.isoformat() if status in ("completed", "cancelled") else None,
-            "bom_cost": f"{sum(line['quantity'] * line['unit_cost'] for line in bom):.2f}",
-            "bom_items": bom,
-        })  # fmt: skip
+        status = (
+            "completed"
+            if end < TODAY and rng.random() < 0.7
+            else rng.choice(["active", "planning", "on_hold", "cancelled"])
+        )
+        bom = [
+            {
+                "item": rng.choice(["PLA", "Arduino", "Plywood", "M3 screws"]),
+                "quantity": rng.randrange(1, 40) / 10,
+                "unit_cost": rng.choice([2.5, 6.0, 22.0]),
+            }
+            for _ in range(rng.randrange(0, 4))
+        ]
+        projects.append(
+            {
+                "project_id": f"p{n}",
+                "name": f"Project {n}",
+                "status": status,
+                "start_date": start.isoformat(),
+                "end_date": end.isoformat() if status in ("completed", "cancelled") else None,
+                "bom_cost": f"{sum(line['quantity'] * line['unit_cost'] for line in bom):.2f}",
+                "bom_items": bom,
+            }
+        )
     return {
         "equipment-usage": sessions,
         "inventory-records": inventory,
@@ -167,7 +214,7 @@ def test_the_sessions_and_payments_next_to_midnight_count_on_the_berlin_day(
     snapshots_refresh(organization=organization)
     week = {"start_date": "2025-03-17", "end_date": "2025-03-17", "period": "weekly"}
     answer = admin_client_api.get("/api/v1/analytics/equipment", week).json()
-    night = [s for s in berlin_facts["equipment-usage"] if s["session_id"] == "night"][0]
+    night = next(s for s in berlin_facts["equipment-usage"] if s["session_id"] == "night")
     assert answer["series"][0]["period_start"] == "2025-03-17"
     assert night["duration_minutes"] <= answer["totals"]["minutes"]
     april = {"start_date": "2025-04-01", "end_date": "2025-04-01", "period": "monthly"}
@@ -216,9 +263,10 @@ def test_overview_cards_match_an_independent_computation(
     stock = expected.inventory(berlin_facts["inventory-records"], start, end, "daily")
     money = expected.revenue(berlin_facts["revenue-transactions"], BERLIN, start, end, "daily")
     work = [
-        p for p in berlin_facts["project-records"]
+        p
+        for p in berlin_facts["project-records"]
         if p["status"] == "active" and date.fromisoformat(p["start_date"]) <= end
-    ]  # fmt: skip
+    ]
     assert answer["revenue"] == money["totals"]["amount"]
     assert answer["equipment_hours"] == round(machines["totals"]["minutes"] / 60, 2)
     assert answer["equipment_utilisation_percent"] == machines["totals"]["utilisation_percent"]
@@ -237,10 +285,15 @@ def test_new_facts_make_the_cached_answer_stale(
     before = admin_client_api.get("/api/v1/analytics/revenue", query).json()
     again = admin_client_api.get("/api/v1/analytics/revenue", query).json()
     assert again["computed_at"] == before["computed_at"]
-    payment = {"transaction_id": "new", "timestamp": "2025-03-20T10:00:00Z",
-               "revenue_source": "materials", "amount": "10.00"}  # fmt: skip
-    post_facts(admin_client_api, {"revenue-transactions": [payment]},
-               django_capture_on_commit_callbacks)  # fmt: skip
+    payment = {
+        "transaction_id": "new",
+        "timestamp": "2025-03-20T10:00:00Z",
+        "revenue_source": "materials",
+        "amount": "10.00",
+    }
+    post_facts(
+        admin_client_api, {"revenue-transactions": [payment]}, django_capture_on_commit_callbacks
+    )
     after = admin_client_api.get("/api/v1/analytics/revenue", query).json()
     assert after["totals"]["transactions"] == before["totals"]["transactions"] + 1
 
@@ -255,9 +308,13 @@ def test_analysts_are_refused_and_super_admins_answered(
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_another_organisations_data_never_shows(
-    admin_client_api, organization, other_organization, frozen_now,
-    django_capture_on_commit_callbacks, endpoint,
-):  # fmt: skip
+    admin_client_api,
+    organization,
+    other_organization,
+    frozen_now,
+    django_capture_on_commit_callbacks,
+    endpoint,
+):
     from accounts.tests.factories import MembershipFactory
 
     outsider = MembershipFactory(organization=other_organization, role="admin").user
@@ -272,7 +329,8 @@ def test_another_organisations_data_never_shows(
         f"/api/v1/analytics/{endpoint}", {"start_date": "2025-02-01", "end_date": "2025-04-02"}
     ).json()
     numbers = _numbers(answer)
-    assert numbers and not any(numbers), endpoint
+    assert numbers, endpoint
+    assert not any(numbers), endpoint
     foreign = client.get(
         f"/api/v1/analytics/{endpoint}", {"start_date": "2025-02-01", "end_date": "2025-04-02"}
     ).json()
@@ -319,15 +377,23 @@ def test_mock_data_fills_an_empty_organisation_and_never_mixes_with_real_data(
     first = admin_client_api.get("/api/v1/analytics/dashboard", query).json()
     assert first["is_mock"] is True
     assert first["usage"]["totals"]["events"] > 0
-    assert first["equipment"]["equipment"] and first["revenue"]["totals"]["transactions"] > 0
+    assert first["equipment"]["equipment"]
+    assert first["revenue"]["totals"]["transactions"] > 0
     cache.clear()
     again = admin_client_api.get("/api/v1/analytics/dashboard", query).json()
     assert again["usage"] == first["usage"]  # the same generated days every time
 
-    one_payment = {"transaction_id": "real", "timestamp": "2025-03-20T10:00:00Z",
-                   "revenue_source": "materials", "amount": "10.00"}  # fmt: skip
-    post_facts(admin_client_api, {"revenue-transactions": [one_payment]},
-               django_capture_on_commit_callbacks)  # fmt: skip
+    one_payment = {
+        "transaction_id": "real",
+        "timestamp": "2025-03-20T10:00:00Z",
+        "revenue_source": "materials",
+        "amount": "10.00",
+    }
+    post_facts(
+        admin_client_api,
+        {"revenue-transactions": [one_payment]},
+        django_capture_on_commit_callbacks,
+    )
     real = admin_client_api.get("/api/v1/analytics/dashboard", query).json()
     assert real["is_mock"] is False
     assert real["usage"]["totals"]["events"] == 0
