@@ -2,7 +2,7 @@
 
 import time
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import reduce
 from operator import or_
 from zoneinfo import ZoneInfo
@@ -93,3 +93,13 @@ def _organization_refresh(
         chunk = seen[start : start + _CLEAR_CHUNK]
         unchanged = reduce(or_, (Q(pk=pk, marked_at=marked_at) for pk, _, marked_at in chunk))
         AnalyticsDirtyDay.objects.filter(unchanged).delete()
+
+
+def snapshots_rebuild(*, organization: Organization, start_date: date, end_date: date) -> int:
+    """Recompute every day of the range whether or not it received data (a backfill after a
+    bulk load or a change in how metrics are computed); returns the days refreshed."""
+    days = [start_date + timedelta(days=n) for n in range((end_date - start_date).days + 1)]
+    dirty_days_mark(organization=organization, days=days)
+    refreshed = snapshots_refresh(organization=organization)
+    analytics_cache_version_bump(organization=organization)
+    return refreshed

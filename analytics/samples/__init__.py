@@ -23,6 +23,7 @@ from events.models import (
     UsageEvent,
 )
 
+from .catalogue import OPENING_HOURS
 from .generate import COLUMNS, Makerspace
 from .writers import BatchWriter
 
@@ -88,6 +89,9 @@ def sample_analytics_load(
     progress: Callable[[int], None] | None = None,
     using: str = "default",
 ) -> SampleLoad:
+    if not organization.opening_hours:
+        organization.opening_hours = OPENING_HOURS
+        organization.save(update_fields=["opening_hours"])
     zone = ZoneInfo(organization.time_zone)
     space = Makerspace(
         seed=seed, days=days, events=events, end=datetime.now(zone).date(), zone=zone

@@ -82,6 +82,18 @@ PARTS = (
 )
 
 
+# The hours `hour_weights` gives visits in; set on an organisation that has none.
+OPENING_HOURS = {
+    "mon": ["14:00-22:00"],
+    "tue": ["10:00-22:00"],
+    "wed": ["10:00-22:00"],
+    "thu": ["10:00-22:00"],
+    "fri": ["10:00-22:00"],
+    "sat": ["09:00-18:00"],
+    "sun": ["12:00-17:00"],
+}
+
+
 def _ramp(weights: list[float], start: int, end: int, weight: float) -> None:
     for hour in range(start, end):
         weights[hour] = weight

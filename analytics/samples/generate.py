@@ -283,8 +283,9 @@ class Makerspace:
         start = reserved + timedelta(minutes=5)
         used = round(equipment.per_hour * minutes / 60, 3)
         cost = money(used * ITEM_BY_ID[equipment.material].unit_cost)
-        revenue = money(equipment.hourly_rate * minutes / 60) if status == "completed" else CENT * 0
-        usage_type = "training" if self.rng.random() < 0.05 else "session"
+        usage_type = pick(self.rng, (("session", 0.93), ("training", 0.05), ("maintenance", 0.02)))
+        paid = status == "completed" and usage_type != "maintenance"
+        revenue = money(equipment.hourly_rate * minutes / 60) if paid else CENT * 0
         session_id = f"session-{next(self.transactions):09d}"
         return (
             equipment.equipment_id,

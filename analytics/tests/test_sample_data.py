@@ -98,6 +98,11 @@ def test_inventory_is_reordered_and_sessions_end_after_they_start(organization):
     assert sessions.count() > 500
     assert not sessions.filter(end_time__lte=F("start_time")).exists()
     assert not sessions.filter(end_time__isnull=True).exists()
+    maintenance = sessions.filter(usage_type="maintenance")
+    assert maintenance.exists()
+    assert not maintenance.filter(revenue__gt=0).exists()
+    organization.refresh_from_db()
+    assert organization.opening_hours["sat"] == ["09:00-18:00"]
     types = set(sessions.values_list("equipment_type", flat=True))
     assert {"3d_printer", "laser_cutter", "cnc"} <= types
     projects = ProjectAnalytics.objects.filter(organization=organization)

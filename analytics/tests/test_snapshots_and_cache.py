@@ -1,5 +1,6 @@
 from datetime import date, datetime, timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
@@ -142,3 +143,32 @@ def test_new_data_in_another_organisation_keeps_this_ones_cache(
     version = analytics_cache_version(organization)
     events_ingest(organization=other_organization, events=[event(NOW)], default_user_id=None)
     assert analytics_cache_version(organization) == version
+
+
+def test_the_command_refreshes_dirty_days_or_backfills_a_range(
+    admin_client_api, organization, frozen_now, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    events_post(
+        admin_client_api, [event(NOW - timedelta(days=2))], django_capture_on_commit_callbacks
+    )
+    out = StringIO()
+    call_command("refresh_analytics_snapshots", stdout=out)
+    assert "Refreshed 1 " in out.getvalue()
+    day = (NOW - timedelta(days=2)).date()
+    AnalyticsSnapshot.objects.filter(date=day, metric="events").update(value=99)
+
+    call_command("refresh_analytics_snapshots", "--org", organization.slug, stdout=out)
+    assert AnalyticsSnapshot.objects.get(date=day, metric="events").value == 99  # not dirty
+    call_command(
+        "refresh_analytics_snapshots", "--org", organization.slug,
+        "--start-date", str(day - timedelta(days=3)), "--end-date", str(day), stdout=out,
+    )  # fmt: skip
+    assert "Refreshed 4 " in out.getvalue()
+    assert AnalyticsSnapshot.objects.get(date=day, metric="events").value == 1
+    with pytest.raises(CommandError, match="needs --org"):
+        call_command("refresh_analytics_snapshots", "--start-date", "2025-01-01",
+                     "--end-date", "2025-01-02")  # fmt: skip
