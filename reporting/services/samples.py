@@ -1,9 +1,13 @@
-"""Demo data sources and templates, so a fresh `make run` has reports to try."""
+"""Demo data sources, templates and schedules, so a fresh `make run` has reports to try."""
+
+from datetime import time
+from typing import Any
 
 from django.db import transaction
 
 from accounts.models import Organization
-from reporting.models import DataSource, ReportTemplate
+from reporting.models import CatchUp, DataSource, ReportSchedule, ReportTemplate, SchedulePreset
+from reporting.services.schedules import schedule_create
 from reporting.services.templates import data_source_create, template_create
 
 DEMO_INVOICES_SQL = """\
@@ -96,3 +100,49 @@ def sample_reports_load(*, organization: Organization) -> list[ReportTemplate]:
             )
         )
     return templates
+
+
+# By template slug. The billing summary runs (monthly, files only: a demo schedule has no
+# delivery targets, so nothing leaves the machine) and skips slots missed while the demo was off,
+# so starting an old demo does not run a burst of reports. The weekly members list is paused, so
+# the admin shows both states and the demo's beat does not add a report every week.
+DEMO_SCHEDULES: dict[str, dict[str, Any]] = {
+    "monthly-billing-summary": {
+        "name": "Monthly billing summary on the 1st at 07:00",
+        "preset": SchedulePreset.MONTHLY,
+        "at": time(7, 0),
+        # Resolved at each slot: the run on 1 May reports April.
+        "parameters": {"month": "{last_month.month}", "year": "{last_month.year}"},
+        "output_formats": ["pdf", "xlsx"],
+        "catch_up": CatchUp.SKIP,
+        "enabled": True,
+    },
+    "members": {
+        "name": "Members list every Monday at 08:00",
+        "preset": SchedulePreset.WEEKLY,
+        "at": time(8, 0),
+        "parameters": {},
+        "output_formats": ["xlsx"],
+        "catch_up": CatchUp.SKIP,
+        "enabled": False,
+    },
+}
+
+
+@transaction.atomic
+def sample_schedules_load(*, organization: Organization) -> list[ReportSchedule]:
+    """The demo schedules it created, in the organisation's time zone, through schedule_create
+    (validation, next run, beat entry). Idempotent: a demo schedule is known by its template and
+    name, and one that exists (changed or not) is kept as it is; a missing template is skipped."""
+    templates = ReportTemplate.objects.filter(organization=organization, slug__in=DEMO_SCHEDULES)
+    created = []
+    for template in templates.order_by("slug"):
+        fields = DEMO_SCHEDULES[template.slug]
+        if template.schedules.filter(name=fields["name"]).exists():
+            continue
+        schedule = schedule_create(
+            organization=organization, owner=None, template=template,
+            time_zone=organization.time_zone, **fields,
+        )  # fmt: skip
+        created.append(schedule)
+    return created

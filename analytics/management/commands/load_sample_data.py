@@ -10,17 +10,17 @@ from analytics.samples import (
     sample_analytics_exists,
     sample_analytics_load,
 )
-from reporting.services.samples import sample_reports_load
+from reporting.services.samples import sample_reports_load, sample_schedules_load
 
 
 class Command(BaseCommand):
     help = (
         "Load sample data into an organisation: one member per role (password demo), demo "
-        "report templates, and a makerspace year of analytics data (events, equipment "
-        "sessions, inventory, projects, revenue) ending yesterday in the organisation's time "
-        "zone. The dates move with the day it runs; the shape is the same for the same --seed. "
-        "Running it again adds nothing twice: --reset replaces the analytics data, --drop "
-        "only deletes it."
+        "report templates and schedules, and a makerspace year of analytics data (events, "
+        "equipment sessions, inventory, projects, revenue) ending yesterday in the organisation's "
+        "time zone. The dates move with the day it runs; the shape is the same for the same "
+        "--seed. Running it again adds nothing twice: --reset replaces the analytics data, "
+        "--drop only deletes it."
     )
 
     def add_arguments(self, parser):
@@ -54,6 +54,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  {membership.user.username} ({membership.role})")
         for template in sample_reports_load(organization=organization):
             self.stdout.write(f"  report template: {template.name}")
+        for schedule in sample_schedules_load(organization=organization):
+            state = "enabled" if schedule.enabled else "paused"
+            self.stdout.write(f"  report schedule: {schedule.name} ({state}, {schedule.time_zone})")
         if options["reset"]:
             deleted = sample_analytics_clear(organization=organization)
             self.stdout.write(f"  deleted {deleted:,} analytics rows")
