@@ -23,12 +23,16 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-# Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/reporting_bench).
+# Needs PostgreSQL (DATABASE_URL, else each script's own postgres://postgres@127.0.0.1:5432/reporting_bench*);
+# sample_data and dashboard each load 10,000,000 events: about 40 minutes the first time.
 bench: $(VENV)/.installed-dev
 	$(PY) bench/exports.py
 	$(PY) bench/pdf.py
 	$(PY) bench/sources.py
 	$(PY) bench/schedules.py
+	$(PY) bench/ingest.py
+	$(PY) bench/sample_data.py
+	$(PY) bench/dashboard.py
 
 fmt: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
