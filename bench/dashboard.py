@@ -24,8 +24,8 @@ cache someone else uses). In order:
             then `snapshots_refresh` timed. Goal: under 2 s. They are deleted afterwards (and
             their days refreshed again), so the next run reuses the load.
 When `dashboard_get` cannot be imported (the endpoint is not there yet), the cold and warm parts
-say so and are skipped, the rest runs, and the exit status is 1; `--selector usage_get` times
-another selector with the same keyword arguments instead. A benchmark, not a test: otherwise the
+say so and are skipped, the rest runs, and the exit status is 1; `--selector NAME` times another
+selector taking the same keyword arguments instead. A benchmark, not a test: otherwise the
 exit status is 0 (2 when the database is not PostgreSQL).
 """
 
@@ -58,11 +58,12 @@ def main() -> None:
     print(f"{organization.name}: {start_date} to {end_date} ({TIME_ZONE}), cache {cache_name()}\n")
     results: dict[str, float] = {}
     results["refresh"] = full_refresh(organization, start_date, end_date)
-    selector = selector_import(arguments.selector)
+    selector, answer = selector_import(arguments.selector), {}
     if selector:
         query = {"organization": organization, "start_date": start_date, "end_date": end_date}
-        results |= answer_time(selector, query, arguments.cold_runs, arguments.warm_runs)
-    results["baseline"] = baseline_time(organization, start_date, end_date, arguments)
+        answer = answer_time(selector, query, arguments.cold_runs, arguments.warm_runs, results)
+    results["baseline"], totals = baseline_time(organization, start_date, end_date, arguments)
+    totals_compare(answer.get("overview", {}), totals)
     results |= new_events_refresh(organization, today, arguments.new_events)
     report(results, arguments.selector)
     if not selector:
@@ -174,17 +175,19 @@ def selector_import(name: str) -> Callable[..., dict] | None:
     except (ImportError, AttributeError) as error:
         print(
             f"  !! analytics.selectors.{name} cannot be imported ({error}): the cold and warm "
-            "timings are skipped. Run again once it exists, or pass --selector usage_get.",
+            "timings are skipped. Run again once it exists, or pass --selector with another "
+            "analytics.selectors function that takes organization, start_date and end_date.",
             file=sys.stderr,
         )
         return None
 
 
-def answer_time(selector: Callable, query: dict, cold_runs: int, warm_runs: int) -> dict:
+def answer_time(
+    selector: Callable, query: dict, cold_runs: int, warm_runs: int, results: dict[str, float]
+) -> dict[str, Any]:
+    """The answer; its cold and warm medians go into `results`."""
     from django.core.cache import cache
 
-    if selector.__name__ == "usage_get":  # its extra argument
-        query = {**query, "period": "daily"}
     answer = selector(**query)
     cold = median_ms(lambda: selector(**query), cold_runs, before=cache.clear)
     selector(**query)
@@ -192,7 +195,8 @@ def answer_time(selector: Callable, query: dict, cold_runs: int, warm_runs: int)
     print(f"  cold      median {cold:8.1f} ms of {cold_runs} (cache cleared before each)")
     print(f"  warm      median {warm:8.1f} ms of {warm_runs}")
     print(f"            the answer: {len(answer)} keys ({', '.join(sorted(answer)[:12])})")
-    return {"cold": cold, "warm": warm}
+    results |= {"cold": cold, "warm": warm}
+    return answer
 
 
 def new_events_refresh(organization: Any, today: date, count: int) -> dict[str, float]:
@@ -272,7 +276,10 @@ GROUP BY GROUPING SETS ((revenue_source), (payment_method))""",
 }
 
 
-def baseline_time(organization: Any, start_date: date, end_date: date, arguments) -> float:
+def baseline_time(
+    organization: Any, start_date: date, end_date: date, arguments: argparse.Namespace
+) -> tuple[float, dict[str, int]]:
+    """The median milliseconds, and the range's events and distinct users."""
     from django.db import connection
 
     from events.models import EquipmentUsageLog, InventoryAnalytics, RevenueAnalytics, UsageEvent
@@ -297,13 +304,27 @@ def baseline_time(organization: Any, start_date: date, end_date: date, arguments
 
     median = median_ms(run, arguments.baseline_runs)
     days = [row for row in answers["events by day, type, category, hour"] if row[0]]
+    totals = {
+        "total_events": sum(row[4] for row in days),
+        "active_users": answers["distinct users"][0][0],
+    }
     print(
         f"  baseline  median {median:8.1f} ms of {arguments.baseline_runs}: "
-        f"{sum(row[4] for row in days):,} events on {len(days)} days, "
-        f"{answers['distinct users'][0][0]:,} distinct users, "
+        f"{totals['total_events']:,} events on {len(days)} days, "
+        f"{totals['active_users']:,} distinct users, "
         f"{len(answers['equipment'])} machines, {len(answers['inventory'])} items"
     )
-    return median
+    return median, totals
+
+
+def totals_compare(overview: dict[str, Any], totals: dict[str, int]) -> None:
+    """A sanity check, not the tests' job: the answer's headline numbers against GROUP BY's."""
+    for name, expected in totals.items():
+        if name in overview:
+            verdict = "the same as" if overview[name] == expected else "!! NOT the same as"
+            print(
+                f"            overview {name} {overview[name]:,}: {verdict} GROUP BY's {expected:,}"
+            )
 
 
 # --- the report ------------------------------------------------------------------------------
