@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
+from analytics.models import AnalyticsDirtyDay, AnalyticsReportRequest, AnalyticsSnapshot
 
 
 @admin.register(AnalyticsSnapshot)
@@ -15,3 +15,23 @@ class AnalyticsSnapshotAdmin(admin.ModelAdmin):
 class AnalyticsDirtyDayAdmin(admin.ModelAdmin):
     list_display = ["organization", "date", "marked_at"]
     list_filter = ["organization"]
+
+
+@admin.register(AnalyticsReportRequest)
+class AnalyticsReportRequestAdmin(admin.ModelAdmin):
+    """Read-only: requests are made through the API; their runs are report executions."""
+
+    list_display = ["created_at", "organization", "requested_by", "report_type", "format", "status"]
+    list_filter = ["report_type", "format", "organization"]
+    list_select_related = ["organization", "requested_by", "execution"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Status")
+    def status(self, report_request: AnalyticsReportRequest) -> str:
+        return report_request.execution.status
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

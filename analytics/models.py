@@ -1,4 +1,8 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Organization
 
@@ -66,3 +70,49 @@ class AnalyticsDirtyDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id} {self.date}"
+
+
+class AnalyticsReportRequest(models.Model):
+    """A person's request for a built-in analytics report: which one, in which format, for
+    which days; the report itself is the ReportExecution it started (status, file, error)."""
+
+    class ReportType(models.TextChoices):
+        USAGE = "usage"
+        INVENTORY = "inventory"
+        EQUIPMENT = "equipment"
+        REVENUE = "revenue"
+
+    class Format(models.TextChoices):
+        CSV = "csv"
+        XLSX = "xlsx"
+        PDF = "pdf"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="analytics_report_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="analytics_report_requests",
+    )
+    report_type = models.CharField(max_length=16, choices=ReportType.choices)
+    format = models.CharField(max_length=8, choices=Format.choices)
+    filters = models.JSONField(default=dict, help_text="start_date and end_date, as run")
+    execution = models.OneToOneField(
+        "reporting.ReportExecution", on_delete=models.CASCADE, related_name="analytics_request"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["organization", "requested_by", "-created_at"],
+                name="analytics_report_request_own",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report_type} report ({self.format}) {self.filters}"
