@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from accounts.models import Organization
-from analytics.rollups import Metric, empty_day, money
+from analytics.rollups import Metric, UserSet, empty_day, money
 from analytics.samples.catalogue import EQUIPMENT, ITEMS, SHOP_PAYMENTS, hour_weights, season
 from analytics.sections import Facts
 
@@ -53,7 +53,7 @@ def _day(organization: Organization, day: date) -> dict[str, Any]:
     if not sum(weights) or not season(day):
         return metrics
     count = int(EVENTS_PER_DAY * season(day) * rng.uniform(0.7, 1.3) * sum(weights) / 30)
-    users: set[str] = set()
+    users = 0
     for _ in range(count):
         event_type, category, _ = rng.choices(ACTIONS, weights=[a[2] for a in ACTIONS])[0]
         hour = str(rng.choices(range(24), weights=weights)[0])
@@ -63,10 +63,10 @@ def _day(organization: Organization, day: date) -> dict[str, Any]:
             (Metric.EVENTS_BY_HOUR, hour),
         ):
             metrics[metric][key] = metrics[metric].get(key, 0) + 1
-        users.add(f"member-{rng.randrange(MEMBERS):04d}")
+        users |= 1 << rng.randrange(MEMBERS)
     metrics[Metric.EVENTS] = count
     metrics[Metric.LOGINS] = metrics[Metric.EVENTS_BY_TYPE].get("login", 0)
-    metrics[Metric.ACTIVE_USER_IDS] = sorted(users)
+    metrics[Metric.ACTIVE_USERS] = UserSet(users)
     metrics[Metric.EQUIPMENT] = _equipment(rng)
     metrics[Metric.INVENTORY] = _inventory(rng)
     metrics[Metric.REVENUE] = _revenue(rng, metrics[Metric.EQUIPMENT])

@@ -11,16 +11,16 @@ class AnalyticsSnapshot(models.Model):
     """One metric of one organisation on one local day (Zulip-style fixed daily bucket).
 
     `value` is a number (events, logins); an object of counts by key (events_by_type,
-    events_by_category, events_by_hour with hours "0".."23"); the sorted list of the day's
-    distinct user ids (active_user_ids: unions of them give exact distinct users per week,
-    month or range without reading the events); or, for the fact tables, an object by
-    equipment_id (equipment), by item_id (inventory) or of sums (revenue), with money as
-    decimal strings. See `analytics.rollups` for each shape.
+    events_by_category, events_by_hour with hours "0".."23"); the day's distinct users as a
+    bitmap of their `AnalyticsUser` numbers in hex (active_users: OR-ing days gives exact
+    distinct users per week, month or range without reading the events); or, for the fact
+    tables, an object by equipment_id (equipment), by item_id (inventory) or of sums
+    (revenue), with money as decimal strings. See `analytics.rollups` for each shape.
     """
 
     class Metric(models.TextChoices):
         EVENTS = "events"
-        ACTIVE_USER_IDS = "active_user_ids"
+        ACTIVE_USERS = "active_users"
         LOGINS = "logins"
         EVENTS_BY_TYPE = "events_by_type"
         EVENTS_BY_CATEGORY = "events_by_category"
@@ -47,6 +47,31 @@ class AnalyticsSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric} on {self.date}"
+
+
+class AnalyticsUser(models.Model):
+    """A user id of an organisation's events and the small number that stands for it in the
+    daily active-user bitmaps; numbered by the snapshot refresh in order of first sight."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="analytics_users"
+    )
+    user_id = models.CharField(max_length=128)
+    number = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user_id"], name="analytics_user_unique_id"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "number"], name="analytics_user_unique_number"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} (#{self.number})"
 
 
 class AnalyticsDirtyDay(models.Model):

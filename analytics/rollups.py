@@ -6,7 +6,8 @@ for days not yet refreshed. Shapes, by `AnalyticsSnapshot.Metric`:
 
 - events, logins: a count.
 - events_by_type, events_by_category, events_by_hour: counts by key (hours "0".."23").
-- active_user_ids: the day's distinct user ids, sorted.
+- active_users: the day's distinct users, a `UserSet` in memory and, in a snapshot, the hex
+  bitmap of their `AnalyticsUser` numbers.
 - equipment: by equipment_id, {"name", "type", "sessions", "minutes", "maintenance_sessions",
   "maintenance_minutes", "failed_sessions", "revenue", "cost"}; sessions and minutes leave out
   maintenance (usage_type "maintenance"), which is counted on its own.
@@ -17,7 +18,8 @@ for days not yet refreshed. Shapes, by `AnalyticsSnapshot.Metric`:
 Money is a decimal string with two places, so sums stay exact.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal
@@ -28,7 +30,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import ExtractHour, TruncDate
 
 from accounts.models import Organization
-from analytics.models import AnalyticsSnapshot
+from analytics.models import AnalyticsSnapshot, AnalyticsUser
 from events.models import EquipmentUsageLog, InventoryAnalytics, RevenueAnalytics, UsageEvent
 
 Metric = AnalyticsSnapshot.Metric
@@ -42,6 +44,47 @@ _COUNTED_BY = {
 }
 
 
+@dataclass(frozen=True)
+class UserSet:
+    """Distinct users: bits of numbered users, plus the ids of users not numbered yet (seen
+    only in rows newer than the last refresh). A union of days is exact and costs microseconds.
+    """
+
+    bits: int = 0
+    unnumbered: frozenset[str] = frozenset()
+
+    def __or__(self, other: "UserSet") -> "UserSet":
+        return UserSet(self.bits | other.bits, self.unnumbered | other.unnumbered)
+
+    def __len__(self) -> int:
+        return self.bits.bit_count() + len(self.unnumbered)
+
+    def to_snapshot(self) -> str:
+        if self.unnumbered:
+            raise ValueError("Number every user before storing a day's active users.")
+        return format(self.bits, "x")
+
+    @classmethod
+    def from_snapshot(cls, value: str) -> "UserSet":
+        return cls(int(value, 16))
+
+
+UserNumbers = Callable[[Organization, set[str]], dict[str, int]]
+_ID_CHUNK = 5000
+
+
+def user_numbers_read(organization: Organization, user_ids: set[str]) -> dict[str, int]:
+    """The numbers the users already have; a user without one is left out."""
+    ids, numbers = sorted(user_ids), {}
+    for start in range(0, len(ids), _ID_CHUNK):
+        numbers.update(
+            AnalyticsUser.objects.filter(
+                organization=organization, user_id__in=ids[start : start + _ID_CHUNK]
+            ).values_list("user_id", "number")
+        )
+    return numbers
+
+
 def money(value: Decimal | str | int | None) -> str:
     return str(Decimal(value or 0).quantize(CENT))
 
@@ -50,7 +93,7 @@ def empty_day() -> dict[str, Any]:
     return {
         Metric.EVENTS: 0,
         Metric.LOGINS: 0,
-        Metric.ACTIVE_USER_IDS: [],
+        Metric.ACTIVE_USERS: UserSet(),
         Metric.EVENTS_BY_TYPE: {},
         Metric.EVENTS_BY_CATEGORY: {},
         Metric.EVENTS_BY_HOUR: {},
@@ -64,13 +107,22 @@ def empty_revenue() -> dict[str, Any]:
     return {"transactions": 0, "amount": money(0), "by_source": {}, "by_payment_method": {}}
 
 
-def daily_metrics_compute(*, organization: Organization, days: Iterable[date]) -> DailyMetrics:
+def daily_metrics_compute(
+    *,
+    organization: Organization,
+    days: Iterable[date],
+    user_numbers: UserNumbers = user_numbers_read,
+) -> DailyMetrics:
+    """`user_numbers` gives users their bitmap numbers: the refresh assigns missing ones, a
+    reader only looks them up."""
     days = set(days)
     result: DailyMetrics = {day: empty_day() for day in days}
     if not days:
         return result
     zone = ZoneInfo(organization.time_zone)
-    _usage_add(result, _on_days(UsageEvent, "timestamp", organization, days, zone), zone)
+    events = _on_days(UsageEvent, "timestamp", organization, days, zone)
+    _usage_add(result, events, zone)
+    _users_add(result, events, lambda ids: user_numbers(organization, ids))
     _equipment_add(result, _on_days(EquipmentUsageLog, "start_time", organization, days, zone))
     _inventory_add(result, organization, days)
     _revenue_add(result, _on_days(RevenueAnalytics, "timestamp", organization, days, zone))
@@ -109,10 +161,23 @@ def _usage_add(result: DailyMetrics, events: QuerySet, zone: ZoneInfo) -> None:
     for metric, field in _COUNTED_BY.items():
         for row in events.values("day", field).annotate(count=Count("id")):
             result[row["day"]][metric][str(row[field])] = row["count"]
-    for day, user_id in events.values_list("day", "user_id").distinct():
-        result[day][Metric.ACTIVE_USER_IDS].append(user_id)
-    for metrics in result.values():
-        metrics[Metric.ACTIVE_USER_IDS].sort()
+
+
+def _users_add(
+    result: DailyMetrics, events: QuerySet, numbers_of: Callable[[set[str]], dict[str, int]]
+) -> None:
+    pairs = list(events.values_list("day", "user_id").distinct())
+    numbers = numbers_of({user_id for _, user_id in pairs})
+    bits: dict[date, int] = {}
+    unnumbered: dict[date, set[str]] = {}
+    for day, user_id in pairs:
+        if user_id in numbers:
+            bits[day] = bits.get(day, 0) | (1 << numbers[user_id])
+        else:
+            unnumbered.setdefault(day, set()).add(user_id)
+    for day in bits.keys() | unnumbered.keys():
+        users = UserSet(bits.get(day, 0), frozenset(unnumbered.get(day, ())))
+        result[day][Metric.ACTIVE_USERS] = users
 
 
 def _equipment_add(result: DailyMetrics, sessions: QuerySet) -> None:

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property, reduce
+from operator import or_
 from typing import Any
 
 from accounts.models import opening_minutes
-from analytics.rollups import DailyMetrics, Metric, empty_day, money
+from analytics.rollups import DailyMetrics, Metric, UserSet, empty_day, money
 
 PERIODS = ("daily", "weekly", "monthly")
 TOP = 10
@@ -35,6 +37,19 @@ class Facts:
     # Today's metrics when today is outside the range (the overview's "events today").
     today_metrics: dict[str, Any] | None = None
     is_mock: bool = False
+
+    @cached_property
+    def machines(self) -> list[dict[str, Any]]:
+        return _equipment_rows(self)
+
+    @cached_property
+    def open_minutes(self) -> int:
+        """Opening minutes of the range's days up to today (a machine cannot be used later)."""
+        last = min(self.end_date, self.today)
+        return sum(
+            opening_minutes(self.opening_hours, (self.start_date + timedelta(days=n)).weekday())
+            for n in range((last - self.start_date).days + 1)
+        )
 
 
 def period_start(day: date, period: str) -> date:
@@ -72,7 +87,7 @@ def _counts(days: list[dict[str, Any]], metric: str) -> dict[str, int]:
 
 
 def _users(days: list[dict[str, Any]]) -> int:
-    return len(set().union(*(metrics[Metric.ACTIVE_USER_IDS] for metrics in days)))
+    return len(reduce(or_, (metrics[Metric.ACTIVE_USERS] for metrics in days), UserSet()))
 
 
 def _percent(part: float, whole: float) -> float | None:
@@ -143,7 +158,7 @@ def overview(facts: Facts) -> dict[str, Any]:
     # Most events first; a tie goes to the name first in alphabetical order.
     top = min(by_type.items(), key=lambda item: (-item[1], item[0]), default=None)
     today = facts.today_metrics or facts.days.get(facts.today, empty_day())
-    machines = _equipment_rows(facts)
+    machines = facts.machines
     return {
         **_header(facts),
         "total_events": sum(by_type.values()),
@@ -271,15 +286,6 @@ _EQUIPMENT_COUNTS = (
 )
 
 
-def open_minutes(facts: Facts) -> int:
-    """Opening minutes of the range's days up to today (a machine cannot be used later)."""
-    last = min(facts.end_date, facts.today)
-    return sum(
-        opening_minutes(facts.opening_hours, (facts.start_date + timedelta(days=n)).weekday())
-        for n in range((last - facts.start_date).days + 1)
-    )
-
-
 def _equipment_rows(facts: Facts) -> list[dict[str, Any]]:
     machines: dict[str, dict[str, Any]] = {}
     for metrics in facts.days.values():
@@ -295,7 +301,7 @@ def _equipment_rows(facts: Facts) -> list[dict[str, Any]]:
                 machine[key] += day[key]
             machine["revenue"] += Decimal(day["revenue"])
             machine["cost"] += Decimal(day["cost"])
-    available = open_minutes(facts)
+    available = facts.open_minutes
     return [
         {
             "equipment_id": equipment_id,
@@ -316,11 +322,11 @@ def _equipment_rows(facts: Facts) -> list[dict[str, Any]]:
 
 def _fleet_utilisation(facts: Facts, machines: list[dict[str, Any]]) -> float | None:
     """Minutes used over the opening minutes of every machine seen in the range."""
-    return _percent(sum(row["minutes"] for row in machines), open_minutes(facts) * len(machines))
+    return _percent(sum(row["minutes"] for row in machines), facts.open_minutes * len(machines))
 
 
 def equipment(facts: Facts, period: str) -> dict[str, Any]:
-    machines = _equipment_rows(facts)
+    machines = facts.machines
     totals = {key: sum(row[key] for row in machines) for key in _EQUIPMENT_COUNTS}
     by_type: dict[str, dict[str, Any]] = {}
     for row in machines:
@@ -334,7 +340,7 @@ def equipment(facts: Facts, period: str) -> dict[str, Any]:
         kind["revenue"] += Decimal(row["revenue"])
     return {
         **_header(facts, period),
-        "open_minutes": open_minutes(facts),
+        "open_minutes": facts.open_minutes,
         "totals": {
             **totals,
             "mean_session_minutes": _mean(totals["minutes"], totals["sessions"]),

@@ -19,7 +19,7 @@ from accounts.models import Organization
 from analytics import mock, sections
 from analytics.cache import cached_answer, organization_today
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
-from analytics.rollups import DailyMetrics, daily_metrics_compute, empty_day
+from analytics.rollups import DailyMetrics, UserSet, daily_metrics_compute, empty_day
 from analytics.sections import PERIODS, Facts
 from events.models import (
     EquipmentUsageLog,
@@ -53,7 +53,9 @@ def daily_metrics_read(
     if metrics is not None:
         snapshots = snapshots.filter(metric__in=list(metrics))
     for day, metric, value in snapshots.values_list("date", "metric", "value").iterator(2000):
-        result[day][metric] = value
+        result[day][metric] = (
+            UserSet.from_snapshot(value) if metric == Metric.ACTIVE_USERS else value
+        )
     dirty = AnalyticsDirtyDay.objects.filter(
         organization=organization, date__gte=start_date, date__lte=min(end_date, today)
     ).values_list("date", flat=True)
@@ -84,7 +86,7 @@ def has_data(organization: Organization) -> bool:
 _NEEDS: dict[str, tuple[set[str], bool, bool]] = {
     "overview": (set(Metric) - {Metric.EVENTS_BY_CATEGORY, Metric.EVENTS_BY_HOUR}, False, True),
     "usage": (
-        {Metric.EVENTS, Metric.LOGINS, Metric.ACTIVE_USER_IDS, Metric.EVENTS_BY_TYPE,
+        {Metric.EVENTS, Metric.LOGINS, Metric.ACTIVE_USERS, Metric.EVENTS_BY_TYPE,
          Metric.EVENTS_BY_CATEGORY, Metric.EVENTS_BY_HOUR},
         False, False,
     ),
@@ -117,7 +119,10 @@ def facts_read(
     if previous:
         length = end_date - start_date + timedelta(days=1)
         facts.previous_days = daily_metrics_read(
-            start_date=start_date - length, end_date=start_date - timedelta(days=1), **read
+            organization=organization,
+            start_date=start_date - length,
+            end_date=start_date - timedelta(days=1),
+            metrics={Metric.REVENUE},
         )
     if answer in ("overview", "dashboard") and facts.today not in facts.days:
         facts.today_metrics = daily_metrics_compute(organization=organization, days=[facts.today])[

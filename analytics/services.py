@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import Organization
 from analytics.cache import cache_version_key
-from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
-from analytics.rollups import daily_metrics_compute
+from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot, AnalyticsUser
+from analytics.rollups import UserSet, daily_metrics_compute, user_numbers_read
 
 # Clearing marks by (id, marked_at) pairs: a flat OR per chunk, since SQLite refuses deeply
 # nested expressions.
@@ -77,11 +77,13 @@ def _organization_refresh(
     organization: Organization, seen: list[tuple[int, date, datetime]]
 ) -> None:
     days = {day for _, day, _ in seen}
-    values = daily_metrics_compute(organization=organization, days=days)
+    values = daily_metrics_compute(
+        organization=organization, days=days, user_numbers=user_numbers_assign
+    )
     now = timezone.now()
     snapshots = [
-        AnalyticsSnapshot(organization=organization, date=day, metric=metric, value=value,
-                          computed_at=now)
+        AnalyticsSnapshot(organization=organization, date=day, metric=metric, computed_at=now,
+                          value=value.to_snapshot() if isinstance(value, UserSet) else value)
         for day, metrics in values.items()
         for metric, value in metrics.items()
     ]  # fmt: skip
@@ -93,6 +95,24 @@ def _organization_refresh(
         chunk = seen[start : start + _CLEAR_CHUNK]
         unchanged = reduce(or_, (Q(pk=pk, marked_at=marked_at) for pk, _, marked_at in chunk))
         AnalyticsDirtyDay.objects.filter(unchanged).delete()
+
+
+def user_numbers_assign(organization: Organization, user_ids: set[str]) -> dict[str, int]:
+    """The users' bitmap numbers, numbering the new ones after the highest; the organisation's
+    row is locked so two refreshes never hand out the same number."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).exists()
+    numbers = user_numbers_read(organization, user_ids)
+    missing = sorted(user_ids - numbers.keys())
+    if missing:
+        top = AnalyticsUser.objects.filter(organization=organization).aggregate(Max("number"))
+        first = 0 if top["number__max"] is None else top["number__max"] + 1
+        new = {user_id: first + offset for offset, user_id in enumerate(missing)}
+        AnalyticsUser.objects.bulk_create(
+            [AnalyticsUser(organization=organization, user_id=u, number=n) for u, n in new.items()],
+            batch_size=2000,
+        )
+        numbers.update(new)
+    return numbers
 
 
 def snapshots_rebuild(*, organization: Organization, start_date: date, end_date: date) -> int:

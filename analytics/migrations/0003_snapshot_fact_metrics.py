@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 choices=[
                     ("events", "Events"),
-                    ("active_user_ids", "Active User Ids"),
+                    ("active_users", "Active Users"),
                     ("logins", "Logins"),
                     ("events_by_type", "Events By Type"),
                     ("events_by_category", "Events By Category"),
