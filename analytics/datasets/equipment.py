@@ -1,4 +1,10 @@
-"""Equipment report tables: utilisation, maintenance and revenue per machine; use per day."""
+"""Equipment report tables: utilisation, maintenance and revenue per machine; use per day.
+
+The dashboard's definitions (`analytics.rollups`, `analytics.sections`), so a report and the
+dashboard give the same numbers for the same range: sessions and minutes leave out maintenance
+(usage_type "maintenance"), which is counted on its own; utilisation is minutes over the
+opening minutes of the range's days up to today.
+"""
 
 from collections.abc import Mapping
 from typing import Any
@@ -7,6 +13,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from accounts.models import opening_minutes
+from analytics.cache import organization_today
 from analytics.datasets.base import (
     ZERO,
     Span,
@@ -22,33 +29,37 @@ from events.models import EquipmentUsageLog
 from reporting.datasources.base import RowStream
 from reporting.tables import Column
 
+MAINTENANCE = Q(usage_type="maintenance")
+
 
 def _sessions(span: Span) -> QuerySet[EquipmentUsageLog]:
-    # Every logged session counts, whatever its status, as in the analytics description.
+    # Every logged row, whatever its status (a failed session is still a session); the
+    # groupings below keep maintenance apart from sessions and minutes.
     return EquipmentUsageLog.objects.filter(
         organization=span.organization, start_time__gte=span.since, start_time__lt=span.until
     ).order_by()
 
 
 def open_minutes(span: Span) -> int:
-    """Minutes the organisation is open over the span's days, by its opening hours."""
+    """Minutes the organisation is open over the span's days up to today (a machine cannot
+    be used later), by its opening hours."""
     hours = span.organization.opening_hours
-    return sum(opening_minutes(hours, day.weekday()) for day in span.days())
+    today = organization_today(span.organization)
+    return sum(opening_minutes(hours, day.weekday()) for day in span.days() if day <= today)
 
 
 def _machines(span: Span) -> QuerySet[EquipmentUsageLog]:
     """One row per machine, busiest first: the same grouping behind the three machine tables."""
-    maintenance = Q(usage_type="maintenance")
     return (
         _sessions(span)
         .values("equipment_id")
         .annotate(
             equipment_name=Max("equipment_name"),
             equipment_type=Max("equipment_type"),
-            sessions=Count("id"),
-            minutes=Sum("duration_minutes"),
-            maintenance_sessions=Count("id", filter=maintenance),
-            maintenance_minutes=Sum("duration_minutes", filter=maintenance, default=0),
+            sessions=Count("id", filter=~MAINTENANCE),
+            minutes=Sum("duration_minutes", filter=~MAINTENANCE, default=0),
+            maintenance_sessions=Count("id", filter=MAINTENANCE),
+            maintenance_minutes=Sum("duration_minutes", filter=MAINTENANCE, default=0),
             revenue=Sum("revenue"),
             cost=Sum("cost"),
         )
@@ -88,7 +99,12 @@ def equipment_utilisation(organization_id: Any, parameters: Mapping[str, Any]) -
 def equipment_maintenance(organization_id: Any, parameters: Mapping[str, Any]) -> RowStream:
     span = span_for(organization_id, parameters)
     described = (
-        {**row, "maintenance_share": percent(row["maintenance_minutes"], row["minutes"])}
+        {
+            **row,
+            "maintenance_share": percent(
+                row["maintenance_minutes"], row["minutes"] + row["maintenance_minutes"]
+            ),
+        }
         for row in iterate(_machines(span))
     )
     return stream(
@@ -127,9 +143,9 @@ def equipment_daily(organization_id: Any, parameters: Mapping[str, Any]) -> RowS
         .annotate(day=TruncDate("start_time", tzinfo=span.zone))
         .values("day")
         .annotate(
-            sessions=Count("id"),
-            minutes=Sum("duration_minutes"),
-            maintenance_sessions=Count("id", filter=Q(usage_type="maintenance")),
+            sessions=Count("id", filter=~MAINTENANCE),
+            minutes=Sum("duration_minutes", filter=~MAINTENANCE, default=0),
+            maintenance_sessions=Count("id", filter=MAINTENANCE),
             revenue=Sum("revenue"),
         )
         .order_by("day")

@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory
 from analytics.models import AnalyticsReportRequest
+from analytics.services import data_received, snapshots_refresh
 from events.models import EquipmentUsageLog, InventoryAnalytics, RevenueAnalytics, UsageEvent
 from reporting.models import ExecutionStatus, ReportExecution, ReportTemplate
 from reporting.services.executions import execution_run
@@ -132,7 +133,7 @@ def _equipment(rng, organization):
     machines = [("p1", "Prusa MK4", "3d_printer"), ("l1", "Laser 60 W", "laser_cutter"),
                 ("c1", "CNC router", "cnc")]  # fmt: skip
     sessions = []
-    for _ in range(150):
+    for n in range(150):
         equipment_id, name, kind = rng.choice(machines)
         start = _moment(rng)
         minutes = rng.randrange(5, 240)
@@ -147,6 +148,8 @@ def _equipment(rng, organization):
                 start_time=start,
                 end_time=start + timedelta(minutes=minutes),
                 duration_minutes=minutes,
+                # A failed session is still a session (and still counts its minutes).
+                status="failed" if n % 10 == 0 else "completed",
                 cost=Decimal(rng.randrange(0, 2000)) / 100,
                 revenue=Decimal(rng.randrange(0, 6000)) / 100,
             )
@@ -257,30 +260,40 @@ def expected_inventory(stored):
     }  # fmt: skip
 
 
+def _maintenance(session) -> bool:
+    return session.usage_type == "maintenance"
+
+
 def expected_equipment(stored):
+    """The dashboard's definitions: maintenance apart from sessions and minutes, failed
+    sessions counted, utilisation over the opening minutes of the days up to today."""
     sessions = [s for s in stored["equipment"] if _in_range(_local_day(s.start_time))]
-    open_minutes = sum(OPEN_MINUTES[day.weekday()] for day in _days())
+    today = datetime.now(BERLIN).date()
+    open_minutes = sum(OPEN_MINUTES[day.weekday()] for day in _days() if day <= today)
     by_machine = defaultdict(list)
     for s in sessions:
         by_machine[s.equipment_id].append(s)
-    minutes = {e: sum(s.duration_minutes for s in ss) for e, ss in by_machine.items()}
+    minutes = {e: sum(s.duration_minutes for s in ss if not _maintenance(s))
+               for e, ss in by_machine.items()}  # fmt: skip
     machines, upkeep, money = [], [], []
     for equipment_id in sorted(by_machine, key=lambda e: (-minutes[e], e)):  # busiest first
         ss, used = by_machine[equipment_id], minutes[equipment_id]
         name, kind = ss[0].equipment_name, ss[0].equipment_type
-        maintenance = [s.duration_minutes for s in ss if s.usage_type == "maintenance"]
+        used_sessions = sum(not _maintenance(s) for s in ss)
+        maintenance = [s.duration_minutes for s in ss if _maintenance(s)]
         revenue, cost = sum(s.revenue for s in ss), sum(s.cost for s in ss)
-        machines.append([equipment_id, name, kind, len(ss), used, _ratio(used, len(ss)),
-                         _percent(used, open_minutes)])  # fmt: skip
+        machines.append([equipment_id, name, kind, used_sessions, used,
+                         _ratio(used, used_sessions), _percent(used, open_minutes)])  # fmt: skip
         upkeep.append([equipment_id, name, len(maintenance), sum(maintenance),
-                       _percent(sum(maintenance), used)])  # fmt: skip
+                       _percent(sum(maintenance), used + sum(maintenance))])  # fmt: skip
         money.append([equipment_id, name, revenue, cost, revenue - cost])
     daily = []
     for day in _days():
         on_day = [s for s in sessions if _local_day(s.start_time) == day]
         daily.append([
-            day, len(on_day), sum(s.duration_minutes for s in on_day),
-            sum(s.usage_type == "maintenance" for s in on_day),
+            day, sum(not _maintenance(s) for s in on_day),
+            sum(s.duration_minutes for s in on_day if not _maintenance(s)),
+            sum(_maintenance(s) for s in on_day),
             sum((s.revenue for s in on_day), Decimal(0)),
         ])  # fmt: skip
     return {
@@ -503,6 +516,60 @@ def test_a_failed_report_answers_409_with_its_error(admin_client_api, makerspace
         "status": "failed",
         "detail": "The report failed: The database went away.",
     }
+
+
+@runs_reports
+@pytest.mark.parametrize(
+    ("today", "refreshed"),
+    [
+        (date(2025, 4, 9), False),  # inside the range: later days have no opening minutes
+        (date(2025, 5, 10), True),  # after it, with the days' snapshots refreshed
+    ],
+    ids=["today_inside_the_range", "after_the_range_refreshed"],
+)
+def test_the_equipment_report_and_the_dashboard_agree_machine_by_machine(
+    admin_client_api, makerspace, rows, broker, today, refreshed
+):
+    with time_machine.travel(datetime.combine(today, datetime.min.time(), BERLIN), tick=False):
+        # A usage log holds no session that has not started yet.
+        tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time(), BERLIN)
+        EquipmentUsageLog.objects.filter(start_time__gte=tomorrow).delete()
+        logged = EquipmentUsageLog.objects.filter(organization=makerspace)
+        # What ingestion does for new rows: their days are read raw until refreshed.
+        data_received(organization=makerspace, moments=logged.values_list("start_time", flat=True))
+        if refreshed:
+            snapshots_refresh(organization=makerspace)
+        dashboard = admin_client_api.get("/api/v1/analytics/equipment", FILTERS).json()
+        body = ask(admin_client_api, "equipment", "csv").json()
+        execution_run(execution_id=body["execution_id"])
+        content = download(admin_client_api, body)
+
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        utilisation, maintenance = (
+            list(csv.DictReader(io.StringIO(archive.read(f"{name}.csv").decode())))
+            for name in ("equipment_utilisation", "equipment_maintenance")
+        )
+    days_to_today = [day for day in _days() if day <= today]
+    assert dashboard["open_minutes"] == sum(OPEN_MINUTES[day.weekday()] for day in days_to_today)
+    assert logged.filter(usage_type="maintenance").exists()
+    assert logged.filter(status="failed").exists()
+
+    def number(cell):
+        return None if cell == "" else float(cell)
+
+    report = [
+        [row["equipment_id"], int(row["sessions"]), int(row["minutes"]),
+         number(row["mean_minutes"]), number(row["utilisation_percent"]),
+         int(upkeep["maintenance_sessions"]), int(upkeep["maintenance_minutes"])]
+        for row, upkeep in zip(utilisation, maintenance, strict=True)
+    ]  # fmt: skip
+    answer = [
+        [m["equipment_id"], m["sessions"], m["minutes"], m["mean_session_minutes"],
+         m["utilisation_percent"], m["maintenance_sessions"], m["maintenance_minutes"]]
+        for m in dashboard["equipment"]
+    ]  # fmt: skip
+    assert len(answer) == 3
+    assert report == answer
 
 
 # --- templates, defaults, listing ------------------------------------------------------------
