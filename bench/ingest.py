@@ -31,6 +31,7 @@ import os
 import pstats
 import queue
 import random
+import resource
 import secrets
 import socket
 import subprocess
@@ -39,6 +40,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from exports import PROJECT, database_create, postgresql, postgresql_url, setup_django
@@ -208,10 +210,44 @@ def api_run(arguments: argparse.Namespace, bodies: list[bytes], token: str) -> f
             "Content-Type": "application/json",
         }
         warm_up(port, headers, arguments.workers * 2)
-        return clients_run(port, headers, bodies, arguments.clients)
+        workers = workers_find(server.pid)
+        before = cpu_sample(workers)
+        seconds = clients_run(port, headers, bodies, arguments.clients)
+        cpu_print(before, cpu_sample(workers), seconds)
+        return seconds
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def workers_find(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def cpu_sample(workers: list[int]) -> dict[str, float]:
+    """CPU seconds so far: this process (the clients), the workers, and the machine (busy and
+    all, from /proc/stat), to show who had the cores during the run."""
+    tick = os.sysconf("SC_CLK_TCK")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    served = 0.0
+    for pid in workers:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        served += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    machine = [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = machine[3] + machine[4]  # idle, iowait
+    return {"clients": own.ru_utime + own.ru_stime, "workers": served,
+            "busy": (sum(machine) - idle) / tick, "all": sum(machine) / tick}  # fmt: skip
+
+
+def cpu_print(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
+    used = {name: after[name] - before[name] for name in before}
+    cores = os.cpu_count() or 1
+    print(
+        f"  api run {seconds:6.2f} s: CPU s gunicorn workers {used['workers']:.1f}, clients "
+        f"{used['clients']:.2f}, whole machine {used['busy']:.1f} of {used['all']:.1f} "
+        f"({cores} cores; the rest of the busy time is PostgreSQL and other processes)"
+    )
 
 
 def free_port() -> int:
