@@ -31,7 +31,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import status
 
-from accounts.models import Organization
+from accounts.models import Organization, Role
 from analytics.datasets import RANGE_PARAMETERS
 from analytics.models import AnalyticsReportRequest
 from config.errors import ApplicationError, ConflictError
@@ -179,6 +179,8 @@ def _template_create(organization: Organization, report_type: str) -> ReportTemp
         slug=template_slug(report_type),
         description=report.description,
         report_type=report_type,
+        # Admin-only like the analytics reports API, through every door (reporting API, admin).
+        run_role=Role.ADMIN,
         output_formats=list(AnalyticsReportRequest.Format.values),
         parameters_schema={
             "type": "object",

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.models import Role
 from config.errors import ApplicationError
 from reporting.forms import PrettyJSONField, RunReportForm, pretty_json_widget
 from reporting.models import (
@@ -147,6 +148,12 @@ class ReportTemplateForm(forms.ModelForm):
     output_formats = PrettyJSONField(widget=pretty_json_widget(2))
     parameters_schema = PrettyJSONField(widget=pretty_json_widget(12))
     charts = PrettyJSONField(required=False, initial=list, widget=pretty_json_widget(6))
+    # Left out of a post, the template keeps its role (a new one: the model's default).
+    run_role = forms.ChoiceField(
+        choices=Role.choices,
+        required=False,
+        help_text=ReportTemplate._meta.get_field("run_role").help_text,
+    )
 
     class Meta:
         model = ReportTemplate
@@ -162,12 +169,14 @@ class ReportTemplateForm(forms.ModelForm):
             "layout",
             "charts",
             "is_public",
+            "run_role",
         ]
 
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
             template = self.instance
+            cleaned["run_role"] = cleaned.get("run_role") or template.run_role
             for name, value in cleaned.items():
                 setattr(template, name, value)
             template.charts = template.charts or []
@@ -183,8 +192,10 @@ class ReportTemplateForm(forms.ModelForm):
 class ReportTemplateAdmin(admin.ModelAdmin):
     form = ReportTemplateForm
     inlines = [TemplateDataSourceInline]
-    list_display = ["name", "organization", "report_type", "is_public", "updated_at", "run_link"]
-    list_filter = ["report_type", "is_public", "organization"]
+    list_display = [
+        "name", "organization", "report_type", "is_public", "run_role", "updated_at", "run_link",
+    ]  # fmt: skip
+    list_filter = ["report_type", "is_public", "run_role", "organization"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
 

@@ -325,7 +325,9 @@ class ReportScheduleViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
     search_fields = ["name"]
 
     def get_queryset(self):
-        return selectors.schedules_for(organization=self.request.organization)
+        return selectors.schedules_for(
+            organization=self.request.organization, role=self.request.role
+        )
 
     def _write(self, request: Request, *, partial: bool) -> dict:
         serializer = ReportScheduleWriteSerializer(

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import Organization, Role
 
 OUTPUT_FORMATS = ("pdf", "csv", "xlsx", "html", "json")
 
@@ -93,6 +93,15 @@ class ReportTemplate(models.Model):
     layout = models.TextField(blank=True, help_text="Or the layout itself (a Django template)")
     charts = models.JSONField(default=list, blank=True)
     is_public = models.BooleanField(default=False)
+    # Viewer keeps the rule templates had before the field: analysts and above see every
+    # template, viewers the public ones.
+    run_role = models.CharField(
+        max_length=20,
+        choices=Role.choices,
+        default=Role.VIEWER,
+        help_text="The least role that may see and run this template, its executions and "
+        "outputs (a viewer also needs it public).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

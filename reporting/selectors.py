@@ -1,9 +1,14 @@
-"""Reads with rules: everything is scoped to the organisation, and viewers see less."""
+"""Reads with rules: everything is scoped to the organisation, and viewers see less.
+
+A template's `run_role` is the least role that may see and run it: a lower role sees neither
+it nor its executions, outputs and schedules (they answer 404, as another tenant's would).
+"""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from accounts.models import Organization, Role
+from accounts.selectors import organization_role
 from reporting.models import (
     DataSource,
     ReportAccessLog,
@@ -19,9 +24,25 @@ def data_sources_for(*, organization: Organization) -> QuerySet[DataSource]:
     return DataSource.objects.filter(organization=organization)
 
 
+def run_roles_within(role: Role) -> list[str]:
+    """The `run_role` values of the templates a role may see and run."""
+    return [lower.value for lower in Role if role.includes(lower)]
+
+
+def template_runnable(*, template: ReportTemplate, user: AbstractBaseUser) -> bool:
+    """Does the user's role in the template's organisation include its `run_role`? Only that:
+    which templates a viewer may pick (the public ones) stays `templates_visible`'s rule."""
+    if template.run_role == Role.VIEWER:
+        return True
+    role = organization_role(user=user, organization=template.organization)
+    return role is not None and role.includes(template.run_role)
+
+
 def templates_visible(*, organization: Organization, role: Role) -> QuerySet[ReportTemplate]:
-    """Viewers see the public templates; analysts and above see every one."""
-    templates = ReportTemplate.objects.filter(organization=organization)
+    """Templates whose run_role the role includes; of those, viewers see the public ones."""
+    templates = ReportTemplate.objects.filter(
+        organization=organization, run_role__in=run_roles_within(role)
+    )
     if not role.includes(Role.ANALYST):
         templates = templates.filter(is_public=True)
     return templates.prefetch_related("sources__data_source")
@@ -30,8 +51,11 @@ def templates_visible(*, organization: Organization, role: Role) -> QuerySet[Rep
 def executions_visible(
     *, organization: Organization, user: AbstractBaseUser, role: Role
 ) -> QuerySet[ReportExecution]:
-    """Viewers see their own executions; analysts and above see the organisation's."""
-    executions = ReportExecution.objects.filter(organization=organization)
+    """Executions of templates the role may run: viewers see their own, analysts and above
+    the organisation's."""
+    executions = ReportExecution.objects.filter(
+        organization=organization, template__run_role__in=run_roles_within(role)
+    )
     if not role.includes(Role.ANALYST):
         executions = executions.filter(requested_by=user)
     return executions.select_related("template", "requested_by").prefetch_related("outputs")
@@ -46,10 +70,10 @@ def outputs_visible(
     )
 
 
-def schedules_for(*, organization: Organization) -> QuerySet[ReportSchedule]:
-    return ReportSchedule.objects.filter(organization=organization).select_related(
-        "template", "owner"
-    )
+def schedules_for(*, organization: Organization, role: Role) -> QuerySet[ReportSchedule]:
+    return ReportSchedule.objects.filter(
+        organization=organization, template__run_role__in=run_roles_within(role)
+    ).select_related("template", "owner")
 
 
 def usage_metrics_for(*, organization: Organization) -> QuerySet[ReportUsageMetric]:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.http import Http404
 from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
@@ -23,7 +24,7 @@ from analytics.models import AnalyticsReportRequest
 from analytics.services import data_received, snapshots_refresh
 from events.models import EquipmentUsageLog, InventoryAnalytics, RevenueAnalytics, UsageEvent
 from reporting.models import ExecutionStatus, ReportExecution, ReportTemplate
-from reporting.services.executions import execution_run
+from reporting.services.executions import execution_request, execution_run
 from reporting.tasks import process_report_execution
 
 REPORTS = "/api/v1/analytics/reports"
@@ -656,6 +657,28 @@ def test_analysts_and_viewers_may_not_use_analytics_reports(request, client_fixt
     assert ask(client).status_code == 403
     assert client.get(REPORTS).status_code == 403
     assert not AnalyticsReportRequest.objects.exists()
+
+
+@pytest.mark.parametrize("report_type", ["usage", "inventory", "equipment", "revenue"])
+def test_an_analyst_cannot_see_or_run_a_built_in_template_through_the_reporting_api(
+    admin_client_api, analyst, analyst_client, makerspace, report_type
+):
+    body = ask(admin_client_api, report_type, "csv").json()
+    template = ReportTemplate.objects.get(organization=makerspace)
+    assert (template.slug, template.run_role) == (f"analytics-{report_type}", Role.ADMIN)
+    bi = "/api/v1/business-intelligence"
+    assert analyst_client.get(f"{bi}/report-templates/{template.pk}").status_code == 404
+    assert template.pk not in [t["id"] for t in analyst_client.get(f"{bi}/report-templates")
+                               .json()["results"]]  # fmt: skip
+    run = {"template_id": template.pk, "parameters": FILTERS}
+    response = analyst_client.post(f"{bi}/report-executions", run, format="json")
+    assert response.status_code == 400  # no such template for the analyst
+    assert "template_id" in response.json()
+    assert analyst_client.get(f"{bi}/report-executions/{body['execution_id']}").status_code == 404
+    with pytest.raises(Http404):  # the service every door goes through (the admin's too)
+        execution_request(template=template, parameters=FILTERS, requested_by=analyst,
+                          trigger="admin")  # fmt: skip
+    assert ReportExecution.objects.count() == 1
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import transaction
 from django.db.models import F
+from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -38,6 +39,7 @@ from reporting.models import (
 )
 from reporting.parameters import parameters_validate
 from reporting.renderers import get_renderer
+from reporting.selectors import template_runnable
 from reporting.services.access_log import ClientInfo, access_log_record
 from reporting.services.search_sync import search_sync_on_commit
 from reporting.services.templates import layout_source, output_formats_normalize, table_names
@@ -73,7 +75,13 @@ def execution_request(
 ) -> ReportExecution:
     """Validate and store an execution; it is queued once the transaction commits.
 
-    `enqueue=False` leaves it for the caller to run in-process (the run_report command)."""
+    `enqueue=False` leaves it for the caller to run in-process (the run_report command).
+    Every door a person runs a report through (the API, a schedule's run now, a retry, the
+    admin, analytics reports) comes here, so here a user below the template's `run_role` is
+    refused as if it did not exist (404); `requested_by=None` is the command line. (A schedule's
+    slots are stored by `schedules`; its template was chosen among those its maker could see.)"""
+    if requested_by is not None and not template_runnable(template=template, user=requested_by):
+        raise Http404("No such report template.")
     values = parameters_validate(schema=template.parameters_schema, values=parameters)
     formats = output_formats_normalize(output_formats or template.output_formats)
     execution = ReportExecution.objects.create(

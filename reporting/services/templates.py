@@ -39,6 +39,7 @@ TEMPLATE_FIELDS = (
     "layout",
     "charts",
     "is_public",
+    "run_role",
 )
 
 
