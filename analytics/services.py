@@ -22,10 +22,6 @@ from analytics.rollups import UserSet, daily_metrics_compute, user_numbers_read
 _CLEAR_CHUNK = 200
 
 
-def usage_received(*, organization: Organization, timestamps: Iterable[datetime]) -> None:
-    data_received(organization=organization, moments=timestamps)
-
-
 def data_received(*, organization: Organization, moments: Iterable[datetime | date]) -> None:
     """New events or facts were stored: mark their local days dirty (a date is already local)
     and, once committed, make the organisation's cached answers stale."""

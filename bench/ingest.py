@@ -388,9 +388,8 @@ def sections_time(organization: Any, batch: int) -> None:
     """The service's steps one by one on fresh batches, without the profiler, median of 5."""
     from django.db import transaction
 
-    from analytics.services import usage_received
-    from events.ingestion import _known_keys, _values
-    from events.models import UsageEvent
+    from analytics.services import data_received
+    from events.ingestion import _insert, _values
     from events.services import USAGE_EVENTS, events_ingest
 
     seeds = iter(range(100, 1000))
@@ -398,29 +397,21 @@ def sections_time(organization: Any, batch: int) -> None:
     def fresh() -> list[dict[str, Any]]:
         return events_generate(batch, seed=next(seeds))
 
-    def rows(events):
-        values = [_values(USAGE_EVENTS, event)[0] for event in events]
-        return [UsageEvent(organization=organization, **row) for row in values]
-
-    def known_keys(events):
-        _known_keys(USAGE_EVENTS, organization, rows(events))
-
     def insert(events):
+        values = [_values(USAGE_EVENTS, event)[0] for event in events]
         with transaction.atomic():
-            UsageEvent.objects.bulk_create(rows(events), ignore_conflicts=True)
+            _insert(USAGE_EVENTS, organization, values)
 
     def mark(events):
         moments = [_values(USAGE_EVENTS, e)[0]["timestamp"] for e in events]
         with transaction.atomic():
-            usage_received(organization=organization, timestamps=moments)
+            data_received(organization=organization, moments=moments)
 
     steps = {
         "json.loads of the body": lambda events: json.loads(json.dumps({"events": events})),
         "validation (_values per event)": lambda events: [_values(USAGE_EVENTS, e) for e in events],
-        "validation + model instances": rows,
-        "validation + instances + _known_keys SELECT": known_keys,
-        "validation + instances + bulk_create(ignore_conflicts)": insert,
-        "validation + usage_received (dirty days, cache bump)": mark,
+        "validation + insert of the new rows (COPY, ON CONFLICT)": insert,
+        "validation + data_received (dirty days, cache bump)": mark,
         "events_ingest, the whole service": lambda events: events_ingest(
             organization=organization, events=events, default_user_id="1"
         ),

@@ -11,11 +11,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Organization
 from config.errors import ApplicationError
+from events.copy_insert import insert_new
 
 Problems = list[tuple[str, str]]
 
@@ -29,6 +30,8 @@ class IngestResult:
     stored: int
     duplicates: int
     updated: int = 0
+    # The validated records, as stored or not (duplicates too).
+    rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,7 @@ def records_ingest(
     for index, record in enumerate(records):
         values, problems = _values(table, record)
         errors += [{"index": index, "field": field, "reason": reason} for field, reason in problems]
-        if not problems:
-            rows.append(table.model(organization=organization, **values))
+        rows.append(values)
     if errors:
         raise ApplicationError(f"Nothing was stored: some {name} are not valid.",
                                errors={name: errors})  # fmt: skip
@@ -223,36 +225,51 @@ def user_id_stored(user_id: str) -> str:
 
 
 @transaction.atomic
-def _store(table: Table, organization: Organization, rows: list[models.Model]) -> IngestResult:
+def _store(table: Table, organization: Organization, rows: list[dict[str, Any]]) -> IngestResult:
     if not table.key:
-        table.model.objects.bulk_create(rows)
-        return IngestResult(stored=len(rows), duplicates=0)
-    known = _known_keys(table, organization, rows)
-    latest: dict[tuple, models.Model] = {}
+        return IngestResult(stored=_insert(table, organization, rows), duplicates=0, rows=rows)
+    latest: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         key = _key(table, row)
         key = key if all(key) else (id(row),)
         # Updating, the last record of a key wins; otherwise the first one stored stays.
         latest[key] = row if table.update_existing else latest.get(key, row)
     if table.update_existing:
+        known = _known_keys(table, organization, rows)
         updates = [name for name in table.fields if name not in table.key]
         table.model.objects.bulk_create(
-            latest.values(), update_conflicts=True,
+            _instances(table, organization, latest.values()), update_conflicts=True,
             unique_fields=["organization", *table.key], update_fields=[*updates, "received_at"],
         )  # fmt: skip
         updated = sum(1 for key in latest if key in known)
-        return IngestResult(len(latest) - updated, len(rows) - len(latest), updated)
-    new = [row for key, row in latest.items() if key not in known]
+        return IngestResult(len(latest) - updated, len(rows) - len(latest), updated, rows=rows)
+    stored = _insert(table, organization, list(latest.values()))
+    return IngestResult(stored=stored, duplicates=len(rows) - stored, rows=rows)
+
+
+def _insert(table: Table, organization: Organization, rows: list[dict[str, Any]]) -> int:
+    """Stores the rows but none whose key the organisation has already; returns how many."""
+    if connection.vendor == "postgresql":
+        return insert_new(
+            model=table.model, columns=["organization", *table.fields],
+            rows=[(organization.pk, *(row.get(name) for name in table.fields)) for row in rows],
+        )  # fmt: skip
+    known = _known_keys(table, organization, rows) if table.key else set()
+    new = [row for row in rows if _key(table, row) not in known]
     # ignore_conflicts: a concurrent batch with the same key cannot fail this one.
-    table.model.objects.bulk_create(new, ignore_conflicts=True)
-    return IngestResult(stored=len(new), duplicates=len(rows) - len(new))
+    table.model.objects.bulk_create(_instances(table, organization, new), ignore_conflicts=True)
+    return len(new)
 
 
-def _key(table: Table, row: models.Model) -> tuple:
-    return tuple(getattr(row, name) for name in table.key)
+def _instances(table: Table, organization: Organization, rows) -> list[models.Model]:
+    return [table.model(organization=organization, **row) for row in rows]
 
 
-def _known_keys(table: Table, organization: Organization, rows: list[models.Model]) -> set[tuple]:
+def _key(table: Table, row: dict[str, Any]) -> tuple:
+    return tuple(row.get(name) for name in table.key)
+
+
+def _known_keys(table: Table, organization: Organization, rows: list[dict]) -> set[tuple]:
     keys = {key for key in (_key(table, row) for row in rows) if all(key)}
     if not keys:
         return set()

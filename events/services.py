@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization
-from analytics.services import data_received, usage_received
+from analytics.services import data_received
 from events.ingestion import (
     IngestResult,
     Problems,
@@ -159,12 +159,10 @@ def events_ingest(
     result = records_ingest(
         table=USAGE_EVENTS, organization=organization, records=events, name="events"
     )
-    if result.stored:  # valid by now: every timestamp converts
-        convert = USAGE_EVENTS.fields["timestamp"].convert
-        moments = [
-            convert(e["timestamp"]) if e.get("timestamp") else timezone.now() for e in events
-        ]
-        usage_received(organization=organization, timestamps=moments)
+    if result.stored:
+        now = timezone.now()
+        moments = [row.get("timestamp") or now for row in result.rows]
+        data_received(organization=organization, moments=moments)
     return result
 
 
@@ -178,8 +176,8 @@ def facts_ingest(*, table: str, organization: Organization, records: list[Any]) 
     """Records of one fact table, named as in FACT_TABLES."""
     spec = FACT_TABLES[table]
     result = records_ingest(table=spec, organization=organization, records=records)
-    if result.stored or result.updated:  # valid by now: every value converts
+    if result.stored or result.updated:
         name = _DAY_FIELDS.get(table)
-        moments = [spec.fields[name].convert(record[name]) for record in records] if name else []
+        moments = [row[name] for row in result.rows] if name else []
         data_received(organization=organization, moments=moments)
     return result

@@ -36,6 +36,18 @@ def test_a_batch_counts_stored_and_duplicate_events(viewer_client):
     assert UsageEvent.objects.count() == 8
 
 
+def test_text_and_json_with_tabs_newlines_and_backslashes_are_stored_as_sent(viewer_client):
+    # On PostgreSQL a batch goes through COPY's text format, where these characters are special.
+    awkward = 'tab\there\nnew line \\N back\\slash, "quoted"'
+    sent = event(1, user_id=awkward, metadata={"note": awkward, "nested": [awkward, None]})
+    no_id = event(2, event_id=None)  # stored whatever the other events' ids are
+    response = viewer_client.post(EVENTS, {"events": [sent, no_id, no_id]}, format="json")
+    assert response.json() == {"stored": 3, "duplicates": 0}
+    stored = UsageEvent.objects.get(event_id="e-1")
+    assert (stored.user_id, stored.metadata) == (awkward.strip(), sent["metadata"])
+    assert UsageEvent.objects.filter(event_id=None, metadata={}).count() == 2
+
+
 def test_a_batch_with_one_bad_event_stores_nothing_and_says_where(viewer_client):
     batch = [event(1), event(2, event_type=""), event(3, timestamp="yesterday"), event(4)]
     response = viewer_client.post(EVENTS, {"events": batch}, format="json")
