@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Max, Min
 
 from accounts.models import Organization
@@ -58,6 +58,16 @@ def sample_analytics_clear(*, organization: Organization) -> int:
     return sum(
         model.objects.filter(organization=organization).delete()[0] for model in MODELS.values()
     )
+
+
+def _statistics_refresh(using: str) -> None:
+    """A bulk load leaves PostgreSQL's planner without statistics for the new rows (until
+    autovacuum gets to them): without them it may scan an organisation's every event."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for model in MODELS.values():
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def _days_stored(*, organization: Organization) -> list[date]:
@@ -116,6 +126,7 @@ def sample_analytics_load(
             progress(writers["events"].written + len(writers["events"].pending))
     for writer in writers.values():
         writer.flush()
+    _statistics_refresh(using)
     _days_changed(organization=organization, days=space.days)
     return SampleLoad(
         counts={kind: writer.written for kind, writer in writers.items()},
