@@ -77,6 +77,7 @@ class ReportTemplateSerializer(serializers.ModelSerializer):
             "layout",
             "charts",
             "is_public",
+            "run_role",
             "created_by",
             "created_at",
             "updated_at",
@@ -105,6 +106,11 @@ class ReportTemplateWriteSerializer(serializers.Serializer):
     layout = serializers.CharField(required=False, allow_blank=True)
     charts = serializers.JSONField(required=False)
     is_public = serializers.BooleanField(required=False)
+    run_role = serializers.ChoiceField(
+        choices=ReportTemplate._meta.get_field("run_role").choices,
+        required=False,
+        help_text="The least role that may see and run it (default viewer)",
+    )
 
     def __init__(self, *args, data_sources=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -14,7 +14,9 @@ from accounts.tests.factories import MembershipFactory
 from reporting.models import ReportExecution, ReportOutput, ReportTemplate
 from reporting.services.executions import execution_request
 from reporting.services.schedules import schedule_create, schedule_run_now
-from reporting.tests.factories import BILLING_SCHEMA, ReportTemplateFactory
+from reporting.tests.factories import BILLING_SCHEMA, DataSourceFactory, ReportTemplateFactory
+
+TEMPLATES = "/api/v1/business-intelligence/report-templates"
 
 BI = "/api/v1/business-intelligence"
 MARCH = {"month": "03", "year": 2025}
@@ -202,3 +204,20 @@ def test_a_staff_analyst_cannot_run_an_admin_only_template_from_the_admin(
     )
     assert response.status_code == 404
     assert ReportExecution.objects.count() == 1
+
+
+def test_the_api_shows_and_sets_the_run_role(admin_client_api, organization):
+    members = DataSourceFactory(
+        organization=organization, source_type="dataset", query="",
+        config={"dataset": "organization_members"},
+    )  # fmt: skip
+    schema = {"type": "object", "properties": {"role": {"type": "string"}}}
+    body = {"name": "Payroll", "output_formats": ["csv"], "data_source_ids": [members.pk],
+            "parameters_schema": schema, "run_role": "admin"}  # fmt: skip
+    created = admin_client_api.post(TEMPLATES, body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["run_role"] == "admin"
+    assert ReportTemplate.objects.get(pk=created.json()["id"]).run_role == "admin"
+    refused = admin_client_api.post(TEMPLATES, {**body, "run_role": "owner"}, format="json")
+    assert refused.status_code == 400
+    assert "run_role" in refused.json()
