@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name for a choice set used under several field names.
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "accounts.models.Role"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------
