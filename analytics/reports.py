@@ -21,19 +21,18 @@ Choices made:
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 from rest_framework import status
 
 from accounts.models import Organization, Role
 from analytics.datasets import RANGE_PARAMETERS
 from analytics.models import AnalyticsReportRequest
+from analytics.ranges import RangeError, range_resolve
 from config.errors import ApplicationError, ConflictError
 from reporting.models import (
     AccessAction,
@@ -48,8 +47,6 @@ from reporting.services.access_log import ClientInfo, access_log_record
 from reporting.services.executions import execution_request
 from reporting.services.templates import data_source_create, table_names, template_create
 
-DEFAULT_RANGE_DAYS = 30
-MAX_RANGE_DAYS = 731
 ReportType = AnalyticsReportRequest.ReportType
 
 
@@ -228,17 +225,12 @@ def report_range_resolve(
     *, organization: Organization, start_date: date | None, end_date: date | None
 ) -> tuple[date, date]:
     """The days asked for, defaults filled in; a 400 naming the filter when they are wrong."""
-    end = end_date or timezone.now().astimezone(ZoneInfo(organization.time_zone)).date()
-    start = start_date or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-    if start > end:
-        _range_refuse("start_date", "Not after end_date.")
-    if (end - start).days >= MAX_RANGE_DAYS:
-        _range_refuse("start_date", f"A range holds at most {MAX_RANGE_DAYS} days.")
-    return start, end
-
-
-def _range_refuse(field: str, reason: str) -> None:
-    raise ApplicationError("The filters are not valid.", errors={"filters": {field: [reason]}})
+    try:
+        return range_resolve(organization=organization, start_date=start_date, end_date=end_date)
+    except RangeError as error:
+        raise ApplicationError(
+            "The filters are not valid.", errors={"filters": {error.field: [error.reason]}}
+        ) from None
 
 
 @transaction.atomic

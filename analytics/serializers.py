@@ -1,14 +1,9 @@
 """Query parameters and the response shapes of the analytics answers (for OpenAPI)."""
 
-from datetime import timedelta
-
 from rest_framework import serializers
 
-from analytics.cache import organization_today
+from analytics.ranges import RangeError, range_resolve
 from analytics.sections import PERIODS
-
-DEFAULT_RANGE_DAYS = 30
-MAX_RANGE_DAYS = 731
 
 
 class RangeQuerySerializer(serializers.Serializer):
@@ -18,15 +13,14 @@ class RangeQuerySerializer(serializers.Serializer):
     end_date = serializers.DateField(required=False, help_text="Last local day; default: today")
 
     def validate(self, attrs):
-        today = organization_today(self.context["organization"])
-        end = attrs.get("end_date") or today
-        start = attrs.get("start_date") or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-        if start > end:
-            raise serializers.ValidationError({"start_date": "Not after end_date."})
-        if (end - start).days >= MAX_RANGE_DAYS:
-            raise serializers.ValidationError(
-                {"start_date": f"A range holds at most {MAX_RANGE_DAYS} days."}
+        try:
+            start, end = range_resolve(
+                organization=self.context["organization"],
+                start_date=attrs.get("start_date"),
+                end_date=attrs.get("end_date"),
             )
+        except RangeError as error:
+            raise serializers.ValidationError({error.field: error.reason}) from None
         return {**attrs, "start_date": start, "end_date": end}
 
 

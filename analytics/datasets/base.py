@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 from django.db.models import QuerySet
 
 from accounts.models import Organization
+from analytics.ranges import range_default_start
 from reporting.datasources.base import DataSourceError, RowStream, batched
 from reporting.datasources.dataset import DATASET_BATCH_SIZE, register_dataset
 from reporting.tables import Column
 
-DEFAULT_RANGE_DAYS = 30
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 RANGE_PARAMETERS = {
     "start_date": {
@@ -65,7 +65,7 @@ def span_for(organization_id: Any, parameters: Mapping[str, Any]) -> Span:
     organization = Organization.objects.get(pk=organization_id)
     zone = ZoneInfo(organization.time_zone)
     end = _day(parameters, "end_date") or datetime.now(zone).date()
-    start = _day(parameters, "start_date") or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    start = _day(parameters, "start_date") or range_default_start(end)
     return Span(organization=organization, zone=zone, start=start, end=end)
 
 
