@@ -397,4 +397,6 @@ class ReportUsageMetricViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelVi
     filterset_class = ReportUsageMetricFilter
 
     def get_queryset(self):
-        return selectors.usage_metrics_for(organization=self.request.organization)
+        return selectors.usage_metrics_for(
+            organization=self.request.organization, role=self.request.role
+        )

@@ -76,8 +76,10 @@ def schedules_for(*, organization: Organization, role: Role) -> QuerySet[ReportS
     ).select_related("template", "owner")
 
 
-def usage_metrics_for(*, organization: Organization) -> QuerySet[ReportUsageMetric]:
-    return ReportUsageMetric.objects.filter(organization=organization).select_related("template")
+def usage_metrics_for(*, organization: Organization, role: Role) -> QuerySet[ReportUsageMetric]:
+    return ReportUsageMetric.objects.filter(
+        organization=organization, template__run_role__in=run_roles_within(role)
+    ).select_related("template")
 
 
 def access_log_for(*, organization: Organization) -> QuerySet[ReportAccessLog]:

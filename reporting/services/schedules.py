@@ -35,6 +35,7 @@ from reporting.models import (
 )
 from reporting.parameters import parameters_validate
 from reporting.relative_dates import parameters_resolve, tokens_validate
+from reporting.selectors import template_runnable
 from reporting.services.access_log import ClientInfo
 from reporting.services.executions import enqueue_on_commit, execution_request
 from reporting.services.templates import output_formats_normalize
@@ -326,16 +327,27 @@ def _execution_for_slot(schedule: ReportSchedule, slot: datetime) -> ReportExecu
         output_formats=schedule.output_formats or template.output_formats,
     )
     resolved = parameters_resolve(schedule.parameters, slot=slot, time_zone=schedule.time_zone)
+    execution.parameters = resolved
+    if schedule.owner_id and not template_runnable(template=template, user=schedule.owner):
+        # The template's run_role was raised above its owner's role after it was scheduled.
+        _execution_refuse(execution, f"The schedule's owner may no longer run this template "
+                                     f"(it needs the {template.run_role} role).")  # fmt: skip
+        return execution
     try:
         execution.parameters = parameters_validate(
             schema=template.parameters_schema, values=resolved
         )
     except ApplicationError as error:
-        execution.parameters = resolved
-        execution.status = ExecutionStatus.FAILED
-        execution.finished_at = timezone.now()
-        execution.error = f"{error.message} {json.dumps(error.errors.get('parameters', {}))}"
+        _execution_refuse(
+            execution, f"{error.message} {json.dumps(error.errors.get('parameters', {}))}"
+        )
     return execution
+
+
+def _execution_refuse(execution: ReportExecution, error: str) -> None:
+    execution.status = ExecutionStatus.FAILED
+    execution.finished_at = timezone.now()
+    execution.error = error
 
 
 def _within_dates(schedule: ReportSchedule, slot: datetime) -> bool:

@@ -242,3 +242,18 @@ def test_a_schedule_that_starts_later_knows_its_first_run(billing_template):
     schedule = make_schedule(billing_template, at=utc(2025, 3, 1), cron="*/15 * * * *",
                              start_date=dt.date(2025, 3, 20))  # fmt: skip
     assert schedule.next_run_at == utc(2025, 3, 19, 23, 0)  # 00:00 on the 20th in Berlin
+
+
+def test_a_slot_whose_owner_may_no_longer_run_the_template_fails_saying_why(
+    billing_template, analyst
+):
+    schedule = make_schedule(billing_template, at=utc(2025, 3, 15), cron="0 6 1 * *")
+    schedule.owner = analyst
+    schedule.save()
+    billing_template.run_role = "admin"  # raised after the analyst scheduled it
+    billing_template.save()
+    with time_machine.travel(utc(2025, 4, 1, 4, 0, 30), tick=False):
+        assert schedule_run_due(schedule_id=schedule.pk) == []  # nothing queued
+    execution = schedule.executions.get()
+    assert execution.status == ExecutionStatus.FAILED
+    assert "may no longer run this template (it needs the admin role)" in execution.error

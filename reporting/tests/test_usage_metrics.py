@@ -65,3 +65,17 @@ def test_usage_metrics_api_is_scoped_and_filtered(
     assert [(m["template"], m["runs"]) for m in results] == [(billing_template.pk, 1)]
     assert analyst_client.get(METRICS, {"date_from": "2025-03-05"}).json()["results"] == []
     assert viewer_client.get(METRICS).status_code == 403
+
+
+def test_an_analyst_does_not_see_the_figures_of_admin_only_templates(
+    analyst_client, admin_client_api, billing_template, viewer
+):
+    from reporting.services.metrics import usage_metrics_generate
+
+    run(billing_template, viewer, seconds=3)
+    usage_metrics_generate(day=DAY)
+    billing_template.run_role = "admin"
+    billing_template.save()
+    assert analyst_client.get(METRICS).json()["results"] == []
+    [metric] = admin_client_api.get(METRICS).json()["results"]
+    assert metric["template"] == billing_template.pk
