@@ -138,7 +138,8 @@ def measure(run: str, spool: Path, rows: int, output: Path) -> dict[str, Any]:
 def render_baseline(document: Any, out: Any) -> None:
     from weasyprint import HTML
 
-    from reporting.renderers.layout import STATIC_ROOT, StaticOnlyURLFetcher, render_layout
+    from reporting.renderers.fetcher import StaticOnlyURLFetcher
+    from reporting.renderers.layout import STATIC_ROOT, render_layout
 
     html = HTML(
         string=render_layout(document),

@@ -16,14 +16,11 @@ from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 from zoneinfo import ZoneInfo
 
 from django.template import engines
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from weasyprint.urls import URLFetcher
 
 from reporting.renderers.charts import chart_svg
 from reporting.tables import Branding, Chart, Column, ReportDocument, SpooledTable
@@ -42,22 +39,6 @@ NUMERIC_TYPES = {"integer", "number"}
 # only where needed matters: it makes WeasyPrint's PDF output about 30% slower.
 MIN_COLUMN_CHARS, MAX_COLUMN_CHARS = 4, 40
 PAGE_WIDTH_CHARS = 90
-
-
-class StaticOnlyURLFetcher(URLFetcher):
-    """WeasyPrint's fetcher, allowed `data:` URIs and files under static/ and nothing else.
-
-    Raising makes WeasyPrint log the refusal and render without the resource. Redirects are
-    no way around it: urllib's redirect handler opens the new URL through `fetch` again.
-    """
-
-    def fetch(self, url: str, headers: dict[str, str] | None = None) -> Any:
-        scheme = urlsplit(url).scheme.lower()
-        if scheme == "file" and static_path(url2pathname(urlsplit(url).path)) is None:
-            raise ValueError(f"Only files under static/ may be used in a report: {url}")
-        if scheme not in ("data", "file"):
-            raise ValueError(f"Reports may not fetch {scheme or 'relative'} URLs: {url}")
-        return super().fetch(url, headers)
 
 
 def static_path(path: str) -> Path | None:

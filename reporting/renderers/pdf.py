@@ -35,17 +35,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from xml.etree.ElementTree import Element, tostring
 
 import tinyhtml5
 from pypdf import PdfReader, PdfWriter
-from weasyprint import CSS, HTML
-from weasyprint.document import Page
 
 from reporting.renderers import register
-from reporting.renderers.layout import STATIC_ROOT, StaticOnlyURLFetcher, render_layout
+from reporting.renderers.layout import STATIC_ROOT, render_layout
 from reporting.tables import ReportDocument
+
+if TYPE_CHECKING:
+    from weasyprint.document import Page
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHUNK_ROWS = 400  # ~9 pages: a worker stays near 125 MB
@@ -257,6 +258,10 @@ class _InlineExecutor(Executor):
 
 
 def _render_job(job: _Job) -> _Rendered:
+    from weasyprint import CSS, HTML  # here: only a process that renders needs it
+
+    from reporting.renderers.fetcher import StaticOnlyURLFetcher
+
     """In a worker: lay one chunk (or the stamp) out and write its PDF to `job.path`."""
     html = HTML(
         string=job.html, base_url=STATIC_ROOT.as_uri() + "/", url_fetcher=StaticOnlyURLFetcher()
@@ -273,7 +278,7 @@ def _render_job(job: _Job) -> _Rendered:
     return rendered
 
 
-def _trim(pages: list[Page], table_first_row: int) -> tuple[list[Page], _Rendered]:
+def _trim(pages: "list[Page]", table_first_row: int) -> "tuple[list[Page], _Rendered]":
     """Drops the last page when the table runs on from an earlier page: the rows on it start
     the next chunk, which fills a whole page with them and what follows."""
     first_rows = [_first_row(page) for page in pages]
@@ -288,7 +293,7 @@ def _trim(pages: list[Page], table_first_row: int) -> tuple[list[Page], _Rendere
     return pages[:-1], _Rendered(len(pages) - 1, next_row=last, rows_per_page=rows_per_page)
 
 
-def _first_row(page: Page) -> int | None:
+def _first_row(page: "Page") -> int | None:
     rows = [
         int(name.removeprefix(ROW_ANCHOR)) for name in page.anchors if name.startswith(ROW_ANCHOR)
     ]

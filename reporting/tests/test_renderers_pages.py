@@ -19,8 +19,9 @@ import pytest
 from PIL import Image
 
 from reporting.renderers.charts import chart_svg
+from reporting.renderers.fetcher import StaticOnlyURLFetcher
 from reporting.renderers.html import HtmlRenderer
-from reporting.renderers.layout import STATIC_ROOT, StaticOnlyURLFetcher
+from reporting.renderers.layout import STATIC_ROOT
 from reporting.renderers.pdf import PdfRenderer, RowSlicer
 from reporting.tables import Branding, Chart, Column, ReportDocument, SpooledTable, spool_rows
 
