@@ -1,6 +1,7 @@
 import re
 import uuid
 import zoneinfo
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -30,6 +31,14 @@ def opening_minutes(opening_hours: dict, weekday: int) -> int:
         start_h, start_m, end_h, end_m = map(int, _SPAN.match(span).groups())
         total += (end_h * 60 + end_m) - (start_h * 60 + start_m)
     return total
+
+
+def open_minutes_between(opening_hours: dict, first: date, last: date) -> int:
+    """Minutes open over the days from `first` to `last`, both included (0 when last < first)."""
+    return sum(
+        opening_minutes(opening_hours, (first + timedelta(days=n)).weekday())
+        for n in range((last - first).days + 1)
+    )
 
 
 def validate_opening_hours(value) -> None:

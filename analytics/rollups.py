@@ -36,7 +36,8 @@ from events.models import EquipmentUsageLog, InventoryAnalytics, RevenueAnalytic
 Metric = AnalyticsSnapshot.Metric
 DailyMetrics = dict[date, dict[str, Any]]
 CENT = Decimal("0.01")
-MAINTENANCE = "maintenance"
+# One rule for the dashboard and the equipment report: maintenance is not use.
+MAINTENANCE = Q(usage_type="maintenance")
 _COUNTED_BY = {
     Metric.EVENTS_BY_TYPE: "event_type",
     Metric.EVENTS_BY_CATEGORY: "event_category",
@@ -181,14 +182,13 @@ def _users_add(
 
 
 def _equipment_add(result: DailyMetrics, sessions: QuerySet) -> None:
-    maintenance = Q(usage_type=MAINTENANCE)
     rows = sessions.values("day", "equipment_id").annotate(
         name=Max("equipment_name"),
         type=Max("equipment_type"),
-        sessions=Count("id", filter=~maintenance),
-        minutes=Sum("duration_minutes", filter=~maintenance),
-        maintenance_sessions=Count("id", filter=maintenance),
-        maintenance_minutes=Sum("duration_minutes", filter=maintenance),
+        sessions=Count("id", filter=~MAINTENANCE),
+        minutes=Sum("duration_minutes", filter=~MAINTENANCE),
+        maintenance_sessions=Count("id", filter=MAINTENANCE),
+        maintenance_minutes=Sum("duration_minutes", filter=MAINTENANCE),
         failed_sessions=Count("id", filter=Q(status=EquipmentUsageLog.Status.FAILED)),
         revenue=Sum("revenue"),
         cost=Sum("cost"),

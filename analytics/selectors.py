@@ -20,7 +20,7 @@ from analytics import mock, sections
 from analytics.cache import cached_answer, organization_today
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
 from analytics.rollups import DailyMetrics, UserSet, daily_metrics_compute, empty_day
-from analytics.sections import PERIODS, Facts
+from analytics.sections import Facts
 from events.models import (
     EquipmentUsageLog,
     InventoryAnalytics,
@@ -28,8 +28,6 @@ from events.models import (
     RevenueAnalytics,
     UsageEvent,
 )
-
-__all__ = ["PERIODS", "daily_metrics_read", "dashboard_get", "section_get"]
 
 Metric = AnalyticsSnapshot.Metric
 

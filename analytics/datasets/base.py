@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import QuerySet
 
 from accounts.models import Organization
+from analytics.cache import organization_today
 from analytics.ranges import range_default_start
 from reporting.datasources.base import DataSourceError, RowStream, batched
 from reporting.datasources.dataset import DATASET_BATCH_SIZE, register_dataset
@@ -64,7 +65,7 @@ class Span:
 def span_for(organization_id: Any, parameters: Mapping[str, Any]) -> Span:
     organization = Organization.objects.get(pk=organization_id)
     zone = ZoneInfo(organization.time_zone)
-    end = _day(parameters, "end_date") or datetime.now(zone).date()
+    end = _day(parameters, "end_date") or organization_today(organization)
     start = _day(parameters, "start_date") or range_default_start(end)
     return Span(organization=organization, zone=zone, start=start, end=end)
 

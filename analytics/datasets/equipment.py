@@ -9,10 +9,10 @@ opening minutes of the range's days up to today.
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from accounts.models import opening_minutes
+from accounts.models import open_minutes_between
 from analytics.cache import organization_today
 from analytics.datasets.base import (
     ZERO,
@@ -25,11 +25,10 @@ from analytics.datasets.base import (
     span_for,
     stream,
 )
+from analytics.rollups import MAINTENANCE
 from events.models import EquipmentUsageLog
 from reporting.datasources.base import RowStream
 from reporting.tables import Column
-
-MAINTENANCE = Q(usage_type="maintenance")
 
 
 def _sessions(span: Span) -> QuerySet[EquipmentUsageLog]:
@@ -43,9 +42,8 @@ def _sessions(span: Span) -> QuerySet[EquipmentUsageLog]:
 def open_minutes(span: Span) -> int:
     """Minutes the organisation is open over the span's days up to today (a machine cannot
     be used later), by its opening hours."""
-    hours = span.organization.opening_hours
-    today = organization_today(span.organization)
-    return sum(opening_minutes(hours, day.weekday()) for day in span.days() if day <= today)
+    last = min(span.end, organization_today(span.organization))
+    return open_minutes_between(span.organization.opening_hours, span.start, last)
 
 
 def _machines(span: Span) -> QuerySet[EquipmentUsageLog]:

@@ -9,7 +9,7 @@ from functools import cached_property, reduce
 from operator import or_
 from typing import Any
 
-from accounts.models import opening_minutes
+from accounts.models import open_minutes_between
 from analytics.rollups import DailyMetrics, Metric, UserSet
 
 PERIODS = ("daily", "weekly", "monthly")
@@ -41,10 +41,7 @@ class Facts:
     def open_minutes(self) -> int:
         """Opening minutes of the range's days up to today (a machine cannot be used later)."""
         last = min(self.end_date, self.today)
-        return sum(
-            opening_minutes(self.opening_hours, (self.start_date + timedelta(days=n)).weekday())
-            for n in range((last - self.start_date).days + 1)
-        )
+        return open_minutes_between(self.opening_hours, self.start_date, last)
 
 
 def period_start(day: date, period: str) -> date:
