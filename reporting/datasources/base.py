@@ -48,7 +48,9 @@ class DataSourceAdapter(Protocol):
 
     source_type: str
 
-    def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None: ...
+    def validate_config(
+        self, *, query: str, config: Mapping[str, Any], organization_id: Any
+    ) -> None: ...
 
     def parameter_names(self, *, query: str, config: Mapping[str, Any]) -> set[str]: ...
 
@@ -72,7 +74,7 @@ class DataSourceAdapter(Protocol):
         path: Path,
     ) -> tuple[list[Column], int]: ...
 
-    def test(self, *, query: str, config: Mapping[str, Any]) -> str: ...
+    def test(self, *, query: str, config: Mapping[str, Any], organization_id: Any) -> str: ...
 
 
 def spool_from_stream(row_stream: RowStream, path: Path) -> tuple[list[Column], int]:

@@ -58,7 +58,9 @@ def register_dataset(
 class DatasetAdapter(SpoolsItsStream):
     source_type = "dataset"
 
-    def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
+    def validate_config(
+        self, *, query: str, config: Mapping[str, Any], organization_id: Any
+    ) -> None:
         if query.strip():
             raise DataSourceError(
                 "A dataset data source takes no query: the dataset named in its config gives "
@@ -86,8 +88,8 @@ class DatasetAdapter(SpoolsItsStream):
             raise _failure(dataset, error) from error
         return RowStream(columns=row_stream.columns, batches=_batches(dataset, row_stream.batches))
 
-    def test(self, *, query: str, config: Mapping[str, Any]) -> str:
-        self.validate_config(query=query, config=config)
+    def test(self, *, query: str, config: Mapping[str, Any], organization_id: Any) -> str:
+        self.validate_config(query=query, config=config, organization_id=organization_id)
         dataset = _dataset(config)
         parameters = ", ".join(sorted(dataset.parameters)) or "none"
         return f"OK: dataset {dataset.name!r} ({dataset.title}); parameters: {parameters}"

@@ -81,7 +81,9 @@ logger = logging.getLogger(__name__)
 class ElasticsearchAdapter(SpoolsItsStream):
     source_type = "elasticsearch"
 
-    def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
+    def validate_config(
+        self, *, query: str, config: Mapping[str, Any], organization_id: Any
+    ) -> None:
         if query.strip():
             raise DataSourceError(
                 'An elasticsearch data source takes no query text: its config holds the "query".'
@@ -101,7 +103,7 @@ class ElasticsearchAdapter(SpoolsItsStream):
         organization_id: Any,
         batch_size: int = 2000,
     ) -> RowStream:
-        self.validate_config(query=query, config=config)
+        self.validate_config(query=query, config=config, organization_id=organization_id)
         search = _search_config(config)
         body = {
             key: _placed(search[key], parameters)
@@ -116,8 +118,8 @@ class ElasticsearchAdapter(SpoolsItsStream):
         columns = next(pages)  # runs up to the first page, so its errors surface here
         return RowStream(columns=columns, batches=pages)
 
-    def test(self, *, query: str, config: Mapping[str, Any]) -> str:
-        self.validate_config(query=query, config=config)
+    def test(self, *, query: str, config: Mapping[str, Any], organization_id: Any) -> str:
+        self.validate_config(query=query, config=config, organization_id=organization_id)
         search = _search_config(config)
         with _client(search) as client:
             info = client.info()

@@ -100,7 +100,9 @@ def _data_source_check(source: DataSource) -> None:
             errors={"source_type": [f"{source.source_type!r} is not a known source type."]},
         ) from None
     try:
-        adapter.validate_config(query=source.query, config=source.config)
+        adapter.validate_config(
+            query=source.query, config=source.config, organization_id=source.organization_id
+        )
     except DataSourceError as error:
         raise ApplicationError(str(error), errors={"config": [str(error)]}) from None
 
@@ -154,7 +156,11 @@ def data_source_test(*, data_source: DataSource) -> tuple[bool, str]:
     """(whether the source answered, what it said)."""
     adapter = get_adapter(data_source.source_type)
     try:
-        return True, adapter.test(query=data_source.query, config=data_source.config)
+        return True, adapter.test(
+            query=data_source.query,
+            config=data_source.config,
+            organization_id=data_source.organization_id,
+        )
     except DataSourceError as error:
         return False, str(error)
 

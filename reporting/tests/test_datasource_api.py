@@ -295,7 +295,7 @@ def test_a_header_from_an_environment_variable_reaches_the_server(api_server, mo
     monkeypatch.setenv("BILLING_API_TOKEN", SECRET)
     api_server.routes["/items"] = lambda seen: (200, items(1))
 
-    message = adapter.test(query="", config=secret_config(api_server))
+    message = adapter.test(query="", config=secret_config(api_server), organization_id=None)
 
     assert api_server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
     assert (
@@ -351,7 +351,7 @@ def test_a_credential_written_into_the_config_is_refused() -> None:
     config = {"url": "https://93.184.215.14/items", "headers": {"X-Api-Key": SECRET}}
 
     with pytest.raises(DataSourceError, match=r'looks like a credential: .*\{"env"'):
-        adapter.validate_config(query="", config=config)
+        adapter.validate_config(query="", config=config, organization_id=None)
 
 
 # --- parameters ------------------------------------------------------------------------------
@@ -412,7 +412,7 @@ def test_internal_addresses_are_refused_before_any_request(settings, url, kind) 
     refusal = rf"not a public address \({kind}\)"
 
     with pytest.raises(DataSourceError, match=refusal):
-        adapter.validate_config(query="", config={"url": url})
+        adapter.validate_config(query="", config={"url": url}, organization_id=None)
     started = time.monotonic()
     with pytest.raises(DataSourceError, match=refusal):
         rows_of({"url": url, "timeout": 5, "retries": 3})
@@ -421,7 +421,9 @@ def test_internal_addresses_are_refused_before_any_request(settings, url, kind) 
 
 def test_only_http_and_https_are_requested() -> None:
     with pytest.raises(DataSourceError, match="not file"):
-        adapter.validate_config(query="", config={"url": "file:///etc/passwd"})
+        adapter.validate_config(
+            query="", config={"url": "file:///etc/passwd"}, organization_id=None
+        )
     with pytest.raises(DataSourceError, match="not file"):
         rows_of({"url": "file:///etc/passwd"})
 
@@ -432,7 +434,7 @@ def test_loopback_needs_the_data_source_allowed_hosts_setting(api_server, settin
     config = {"url": api_server.url("/items")}
 
     with pytest.raises(DataSourceError, match=r"not a public address \(loopback\)"):
-        adapter.validate_config(query="", config=config)
+        adapter.validate_config(query="", config=config, organization_id=None)
     with pytest.raises(DataSourceError, match=r"not a public address \(loopback\)"):
         rows_of(config)
     assert api_server.requests == []
@@ -589,7 +591,7 @@ def test_test_reports_the_status_and_the_first_page_count(api_server) -> None:
         "pagination": {"type": "next_link", "path": "next"},
     }
 
-    message = adapter.test(query="", config=config)
+    message = adapter.test(query="", config=config, organization_id=None)
 
     assert message == (
         f"OK: GET {api_server.url('/items?from=')} answered 200 with 3 records on the first "
@@ -627,4 +629,4 @@ def test_test_reports_the_status_and_the_first_page_count(api_server) -> None:
 )
 def test_a_config_that_can_never_work_is_refused(query, config, message) -> None:
     with pytest.raises(DataSourceError, match=message):
-        adapter.validate_config(query=query, config=config)
+        adapter.validate_config(query=query, config=config, organization_id=None)

@@ -311,7 +311,9 @@ def test_spooled_hits_read_back_typed(cluster, tmp_path):
 def test_test_gives_the_version_and_the_document_count(cluster):
     index = cluster.index(orders(42))
 
-    message = adapter.test(query="", config={"index": index, "fields": ["seq"]})
+    message = adapter.test(
+        query="", config={"index": index, "fields": ["seq"]}, organization_id=None
+    )
 
     assert message.startswith("OK: Elasticsearch 8.")
     assert f"{index!r} holds 42 documents" in message
@@ -346,7 +348,7 @@ def test_configs_that_can_never_work_are_refused(settings, config, complaint):
     settings.ELASTICSEARCH_URL = "http://127.0.0.1:1"
 
     with pytest.raises(DataSourceError, match=complaint):
-        adapter.validate_config(query="", config=config)
+        adapter.validate_config(query="", config=config, organization_id=None)
 
 
 def test_parameters_are_found_in_query_sort_and_aggs(settings):

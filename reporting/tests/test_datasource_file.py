@@ -448,7 +448,7 @@ def test_a_symlink_that_leads_outside_the_data_folder_is_refused(data_dir, tmp_p
 def test_the_path_is_checked_again_when_the_file_is_read(data_dir, tmp_path):
     (data_dir / "sales.csv").write_text(SALES_CSV, encoding="utf-8")
     config = {"path": "sales.csv"}
-    adapter.validate_config(query="", config=config)
+    adapter.validate_config(query="", config=config, organization_id=None)
     (tmp_path / "secret.csv").write_text("password\nhunter2\n", encoding="utf-8")
     (data_dir / "sales.csv").unlink()
     (data_dir / "sales.csv").symlink_to(tmp_path / "secret.csv")
@@ -615,7 +615,9 @@ def test_a_json_column_survives_the_spool(data_dir, tmp_path):
 def test_the_test_button_reports_format_columns_and_rows(data_dir):
     (data_dir / "sales.csv").write_text(SALES_CSV, encoding="utf-8")
 
-    message = adapter.test(query="", config={"path": "sales.csv", "columns": [{"name": "day"}]})
+    message = adapter.test(
+        query="", config={"path": "sales.csv", "columns": [{"name": "day"}]}, organization_id=None
+    )
 
     assert message == "OK: csv, 0.0 MB; columns day (date); 3 rows"
 
@@ -624,6 +626,6 @@ def test_the_test_button_leaves_the_rows_of_a_large_file_uncounted(data_dir, mon
     write_workbook(data_dir / "orders.xlsx")
     monkeypatch.setitem(file_module.COUNT_MAX_BYTES, "xlsx", 100)
 
-    message = adapter.test(query="", config={"path": "orders.xlsx"})
+    message = adapter.test(query="", config={"path": "orders.xlsx"}, organization_id=None)
 
     assert message == "OK: xlsx, 0.0 MB; columns total (integer); rows not counted (a large file)"

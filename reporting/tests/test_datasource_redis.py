@@ -222,7 +222,9 @@ def test_test_reports_the_version_and_the_matching_key_count(server, prefix):
     server.mset({f"{prefix}s:{n}": "x" for n in range(3)})
     version = server.info("server")["redis_version"]
 
-    message = adapter.test(query="", config={"pattern": prefix + "s:{n}", "shape": "string"})
+    message = adapter.test(
+        query="", config={"pattern": prefix + "s:{n}", "shape": "string"}, organization_id=None
+    )
 
     assert message.startswith(f"OK: Redis {version}; 3 of ")
     assert message.endswith(f" keys match '{prefix}s:*'")
@@ -232,14 +234,16 @@ def test_test_fails_when_the_pattern_matches_keys_of_another_type(server, prefix
     server.rpush(f"{prefix}queue", "job")
 
     with pytest.raises(DataSourceError, match="holds a list, not a zset"):
-        adapter.test(query="", config={"pattern": f"{prefix}queue", "shape": "zset"})
+        adapter.test(
+            query="", config={"pattern": f"{prefix}queue", "shape": "zset"}, organization_id=None
+        )
 
 
 def test_an_unknown_connection_is_refused_naming_the_known_ones(connections):
     config = {"connection": "nope", "pattern": "*", "shape": "string"}
 
     with pytest.raises(DataSourceError) as failure:
-        adapter.validate_config(query="", config=config)
+        adapter.validate_config(query="", config=config, organization_id=None)
 
     assert str(failure.value).startswith(
         "Unknown Redis connection 'nope': choose one of default, other"
@@ -278,9 +282,11 @@ def test_a_missing_parameter_value_is_a_data_source_error(connections):
 )
 def test_configs_that_can_never_work_are_refused(connections, config, message):
     with pytest.raises(DataSourceError, match=re.escape(message)):
-        adapter.validate_config(query="", config=config)
+        adapter.validate_config(query="", config=config, organization_id=None)
 
 
 def test_a_query_is_refused(connections):
     with pytest.raises(DataSourceError, match="takes no query"):
-        adapter.validate_config(query="KEYS *", config={"pattern": "*", "shape": "string"})
+        adapter.validate_config(
+            query="KEYS *", config={"pattern": "*", "shape": "string"}, organization_id=None
+        )

@@ -244,8 +244,10 @@ def test_only_a_query_that_gives_rows_is_accepted(query, expected):
 
 
 def test_the_reporting_alias_is_the_default_without_a_config():
-    database.validate_config(query="SELECT 1", config={})
-    database.validate_config(query="SELECT 1", config={"database": "reporting"})
+    database.validate_config(query="SELECT 1", config={}, organization_id=None)
+    database.validate_config(
+        query="SELECT 1", config={"database": "reporting"}, organization_id=None
+    )
 
 
 @pytest.mark.parametrize(
@@ -553,7 +555,7 @@ def test_a_dataset_spools_to_typed_rows(organization, tmp_path):
 
 def test_dataset_parameters_and_config_are_checked():
     assert dataset.parameter_names(query="", config=MEMBERS) == {"role"}
-    dataset.validate_config(query="", config=MEMBERS)
+    dataset.validate_config(query="", config=MEMBERS, organization_id=None)
     assert dataset.test(query="", config=MEMBERS) == (
         "OK: dataset 'organization_members' (Organisation members); parameters: role"
     )

@@ -54,7 +54,9 @@ from reporting.datasources.base import (
 class ApiAdapter(SpoolsItsStream):
     source_type = "api"
 
-    def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
+    def validate_config(
+        self, *, query: str, config: Mapping[str, Any], organization_id: Any
+    ) -> None:
         api = api_config(query, config)
         url = url_filled(api.url, {})
         try:
@@ -86,8 +88,8 @@ class ApiAdapter(SpoolsItsStream):
         batches = (page_rows(session, specs, page) for page in chain([first], pages))
         return RowStream(columns=[spec.column for spec in specs], batches=batches)
 
-    def test(self, *, query: str, config: Mapping[str, Any]) -> str:
-        self.validate_config(query=query, config=config)
+    def test(self, *, query: str, config: Mapping[str, Any], organization_id: Any) -> str:
+        self.validate_config(query=query, config=config, organization_id=organization_id)
         api = api_config(query, config)
         session = Session(api)
         first = next(pages_read(session, {}))

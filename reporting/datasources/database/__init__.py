@@ -70,7 +70,9 @@ def reporting_aliases() -> list[str]:
 class DatabaseAdapter:
     source_type = "database"
 
-    def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
+    def validate_config(
+        self, *, query: str, config: Mapping[str, Any], organization_id: Any
+    ) -> None:
         _alias(config)
         checked_statement(query)
 
@@ -104,7 +106,7 @@ class DatabaseAdapter:
         with guarded(connection, guard):
             return postgresql.copy(connection, statement, values, path, guard)
 
-    def test(self, *, query: str, config: Mapping[str, Any]) -> str:
+    def test(self, *, query: str, config: Mapping[str, Any], organization_id: Any) -> str:
         """Checks the query against the database without reading rows, every parameter NULL."""
         connection, statement, values = _prepare(query, config, {}, None)
         guard = Guard(timeout=settings.REPORT_QUERY_TIMEOUT)

@@ -57,7 +57,9 @@ COUNT_MAX_BYTES = {"xlsx": 2 * 1024 * 1024, "csv": 50 * 1024 * 1024}
 class FileAdapter(SpoolsItsStream):
     source_type = "file"
 
-    def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
+    def validate_config(
+        self, *, query: str, config: Mapping[str, Any], organization_id: Any
+    ) -> None:
         if query.strip():
             raise DataSourceError("A file data source takes no query: its config names the file.")
         file_config = file_config_parse(config)
@@ -83,8 +85,8 @@ class FileAdapter(SpoolsItsStream):
             batches = _Batches(batched(rows, batch_size), resources.pop_all(), file_config.label)
         return RowStream(columns=columns, batches=batches)
 
-    def test(self, *, query: str, config: Mapping[str, Any]) -> str:
-        self.validate_config(query=query, config=config)
+    def test(self, *, query: str, config: Mapping[str, Any], organization_id: Any) -> str:
+        self.validate_config(query=query, config=config, organization_id=organization_id)
         file_config = file_config_parse(config)
         size = _file_size(file_config)
         row_stream = self.stream(query=query, config=config, parameters={}, organization_id=None)

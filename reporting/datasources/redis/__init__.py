@@ -63,7 +63,9 @@ from reporting.datasources.redis.shapes import Shape, _shape
 class RedisAdapter(SpoolsItsStream):
     source_type = "redis"
 
-    def validate_config(self, *, query: str, config: Mapping[str, Any]) -> None:
+    def validate_config(
+        self, *, query: str, config: Mapping[str, Any], organization_id: Any
+    ) -> None:
         _source(query, config)
 
     def parameter_names(self, *, query: str, config: Mapping[str, Any]) -> set[str]:
@@ -85,7 +87,7 @@ class RedisAdapter(SpoolsItsStream):
             columns=shape.columns(), batches=_batches(source, pattern, shape, batch_size)
         )
 
-    def test(self, *, query: str, config: Mapping[str, Any]) -> str:
+    def test(self, *, query: str, config: Mapping[str, Any], organization_id: Any) -> str:
         """Pings, and counts the keys matching the pattern (any value for each parameter)."""
         source = _source(query, config)
         pattern = source.pattern.any_values()
