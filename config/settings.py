@@ -300,8 +300,11 @@ DELIVERY_EMAIL_MAX_ATTACHMENT_MB = env_int("DELIVERY_EMAIL_MAX_ATTACHMENT_MB", 1
 DELIVERY_ALLOWED_HOSTS = env_list("DELIVERY_ALLOWED_HOSTS", [])
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
 DELIVERY_WEBHOOK_TIMEOUT = env_int("DELIVERY_WEBHOOK_TIMEOUT", 10, minimum=1)  # seconds
-# Folders local storage targets may write under (empty: any absolute path; set it in production).
-DELIVERY_STORAGE_ROOTS = env_list("DELIVERY_STORAGE_ROOTS", [])
+# Folders local storage targets write under, each organisation only in <root>/<its id>/
+# (relative paths in the first). Never empty: an empty value keeps VAR_DIR/deliveries.
+DELIVERY_STORAGE_ROOTS = [
+    BASE_DIR / Path(root).expanduser() for root in env_list("DELIVERY_STORAGE_ROOTS", [])
+] or [VAR_DIR / "deliveries"]
 # Folder `file` data sources may read by relative path (besides files uploaded to them).
 REPORT_DATA_DIR = env_path("REPORT_DATA_DIR", VAR_DIR / "data", base=BASE_DIR)
 # Hosts (or host:port) `api` data sources may reach on private or loopback addresses.

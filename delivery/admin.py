@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 
 from config.errors import ApplicationError
 from delivery import services
+from delivery.channels.base import ConfigError
 from delivery.models import Delivery, DeliveryTarget
 from reporting.admin import _apply_errors
 from reporting.forms import PrettyJSONField, pretty_json_widget
@@ -23,9 +24,18 @@ class DeliveryTargetForm(forms.ModelForm):
                 setattr(target, name, value)
             try:
                 services.target_validate(target)
+            except ConfigError as error:
+                self.add_error("config", _config_reasons(error))
             except ApplicationError as error:
                 _apply_errors(self, error)
         return cleaned
+
+
+def _config_reasons(error: ConfigError) -> list[str]:
+    """The config's own fields named in its reasons: "path: Must be inside …"."""
+    return [
+        f"{field}: {reason}" for field, reasons in error.config_errors.items() for reason in reasons
+    ]
 
 
 @admin.register(DeliveryTarget)

@@ -16,7 +16,13 @@ from reporting.serializers import TestResultSerializer
 
 
 class DeliveryTargetViewSet(viewsets.ModelViewSet):
-    """Where reports go: e-mail, file storage or a signed webhook. Admins only."""
+    """Where reports go: e-mail, file storage or a signed webhook. Admins only.
+
+    A local storage target writes only inside its organisation's own folder,
+    `<root>/<organisation id>/` (root: the first of `DELIVERY_STORAGE_ROOTS`, by default
+    `var/deliveries`): `"path": "monthly"` files reports under `<root>/<organisation id>/monthly/`.
+    A path outside that folder is a 400 naming `config` → `path`.
+    """
 
     queryset = DeliveryTarget.objects.none()  # the schema's model; get_queryset() scopes it
     serializer_class = DeliveryTargetSerializer

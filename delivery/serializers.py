@@ -19,7 +19,15 @@ class DeliveryTargetSerializer(serializers.ModelSerializer):
 class DeliveryTargetWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=DeliveryKind.choices)
-    config = serializers.JSONField()
+    config = serializers.JSONField(
+        help_text=(
+            'By kind. storage, local: {"backend": "local", "path": "monthly", '
+            '"filename_pattern"?}; files land in <root>/<organisation id>/<path>/ under the '
+            "first of DELIVERY_STORAGE_ROOTS (default var/deliveries); an absolute path must "
+            "lie inside <a root>/<organisation id>/, and paths that leave that folder (.., "
+            'links) are a 400 under "config". See the README for email, s3 and webhook.'
+        )
+    )
     enabled = serializers.BooleanField(required=False)
 
 

@@ -82,7 +82,9 @@ def target_validate(target: DeliveryTarget) -> None:
             "Unknown kind.", errors={"kind": [f"{target.kind!r} is not email, storage or webhook."]}
         ) from None
     target.config = channel.config_validate(
-        target.config or {}, allowed_email_domains=target.organization.allowed_email_domains
+        target.config or {},
+        allowed_email_domains=target.organization.allowed_email_domains,
+        organization_id=str(target.organization_id),
     )
     clash = DeliveryTarget.objects.filter(organization=target.organization, name=target.name)
     if clash.exclude(pk=target.pk).exists():
@@ -96,7 +98,9 @@ def target_public_config(target: DeliveryTarget) -> dict[str, Any]:
 def target_test(*, target: DeliveryTarget) -> tuple[bool, str]:
     try:
         result = get_channel(target.kind).send_test(
-            target.config, organization_name=target.organization.name
+            target.config,
+            organization_id=str(target.organization_id),
+            organization_name=target.organization.name,
         )
     except DeliveryError as error:
         return False, error.message
@@ -171,10 +175,11 @@ def delivery_attempt(*, delivery_pk: int, now: datetime | None = None) -> Delive
             delivery.target.config, delivery_message(delivery)
         )
     except DeliveryError as error:
-        _attempt_failed(delivery, error.message, error.response_status, now)
+        _attempt_failed(delivery, error, now)
     except Exception as error:  # a bug or an outage we did not foresee: record it, retry
         log.exception("Delivery %s failed unexpectedly.", delivery_pk)
-        _attempt_failed(delivery, f"Unexpected error: {type(error).__name__}: {error}", None, now)
+        unexpected = DeliveryError(f"Unexpected error: {type(error).__name__}: {error}")
+        _attempt_failed(delivery, unexpected, now)
     else:
         Delivery.objects.filter(pk=delivery_pk).update(
             status=DeliveryStatus.SENT,
@@ -189,13 +194,13 @@ def delivery_attempt(*, delivery_pk: int, now: datetime | None = None) -> Delive
     return delivery
 
 
-def _attempt_failed(delivery: Delivery, message: str, response_status, now: datetime) -> None:
-    done = delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS
+def _attempt_failed(delivery: Delivery, error: DeliveryError, now: datetime) -> None:
+    done = not error.retry or delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS
     delay = RETRY_DELAYS[min(delivery.attempts, len(RETRY_DELAYS)) - 1]
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.FAILED if done else DeliveryStatus.PENDING,
-        last_error=message,
-        response_status=response_status,
+        last_error=error.message,
+        response_status=error.response_status,
         next_attempt_at=None if done else now + timedelta(seconds=delay),
     )
 
@@ -208,6 +213,7 @@ def delivery_message(delivery: Delivery) -> DeliveryMessage:
     return DeliveryMessage(
         delivery_id=str(delivery.delivery_id),
         execution_id=execution.pk,
+        organization_id=str(execution.organization_id),
         organization_name=execution.organization.name,
         template_name=execution.template.name,
         template_slug=execution.template.slug,

@@ -33,6 +33,7 @@ class DeliveryMessage:
 
     delivery_id: str
     execution_id: int
+    organization_id: str
     organization_name: str
     template_name: str
     template_slug: str
@@ -65,19 +66,28 @@ class DeliveryMessage:
 
 
 class DeliveryError(Exception):
-    """A delivery attempt failed; the message is fit for the admin's error column."""
+    """A delivery attempt failed; the message is fit for the admin's error column.
 
-    def __init__(self, message: str, *, response_status: int | None = None):
+    `retry=False` when waiting cannot help (the target's settings are no longer allowed): the
+    delivery fails at once, and an admin redelivers it once the target is fixed.
+    """
+
+    def __init__(self, message: str, *, response_status: int | None = None, retry: bool = True):
         super().__init__(message)
         self.message = message
         self.response_status = response_status
+        self.retry = retry
 
 
 class ConfigError(ApplicationError):
-    """A target's config that cannot work: `errors` maps a config field to its reasons."""
+    """A target's config that cannot work: `config_errors` maps a config field to its reasons.
+
+    The API answers them under the target's own field: {"config": {"path": ["…"]}}.
+    """
 
     def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("The delivery target's settings are not valid.", errors=errors)
+        super().__init__("The delivery target's settings are not valid.", errors={"config": errors})
+        self.config_errors = errors
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,8 @@ class Channel(Protocol):
     """One delivery kind (`DeliveryTarget.kind`). It touches no ORM.
 
     `config_validate` returns the normalised config to store, or raises ConfigError; the
-    fields in `secret_fields` are write-only and `config_public` leaves them out. `deliver`
+    fields in `secret_fields` are write-only and `config_public` leaves them out. The
+    organisation id is the target's owner (local storage keeps to its folder). `deliver`
     sends one message and raises DeliveryError when any part of it did not arrive (one
     refused e-mail recipient fails the whole delivery), so the caller can retry it with the
     same `delivery_id`. `send_test` sends a small message that shows the target works.
@@ -99,20 +110,25 @@ class Channel(Protocol):
     kind: str
     secret_fields: tuple[str, ...]
 
-    def config_validate(self, config: dict, *, allowed_email_domains: list[str]) -> dict: ...
+    def config_validate(
+        self, config: dict, *, allowed_email_domains: list[str], organization_id: str
+    ) -> dict: ...
 
     def config_public(self, config: dict) -> dict: ...
 
     def deliver(self, config: dict, message: DeliveryMessage) -> DeliveryResult: ...
 
-    def send_test(self, config: dict, *, organization_name: str) -> DeliveryResult: ...
+    def send_test(
+        self, config: dict, *, organization_id: str, organization_name: str
+    ) -> DeliveryResult: ...
 
 
-def test_message(organization_name: str) -> DeliveryMessage:
+def test_message(*, organization_id: str, organization_name: str) -> DeliveryMessage:
     """What `send_test` sends: an empty report with status "test" and a fresh delivery id."""
     return DeliveryMessage(
         delivery_id=f"test-{uuid.uuid4()}",
         execution_id=0,
+        organization_id=organization_id,
         organization_name=organization_name,
         template_name="Test message",
         template_slug="test-message",

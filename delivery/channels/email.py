@@ -68,7 +68,9 @@ class EmailChannel:
     kind = "email"
     secret_fields = ()
 
-    def config_validate(self, config: dict, *, allowed_email_domains: list[str]) -> dict:
+    def config_validate(
+        self, config: dict, *, allowed_email_domains: list[str], organization_id: str
+    ) -> dict:
         errors = config_unknown_fields(config, ("recipients", "subject", "attach"))
         if "config" in errors:
             raise ConfigError(errors)
@@ -107,8 +109,13 @@ class EmailChannel:
             f"{len(message.files) - len(attachments)} as links.",
         )
 
-    def send_test(self, config: dict, *, organization_name: str) -> DeliveryResult:
-        return self.deliver(config, test_message(organization_name))
+    def send_test(
+        self, config: dict, *, organization_id: str, organization_name: str
+    ) -> DeliveryResult:
+        return self.deliver(
+            config,
+            test_message(organization_id=organization_id, organization_name=organization_name),
+        )
 
 
 def _recipients(raw: object, allowed_domains: list[str]) -> tuple[list[str], list[str]]:

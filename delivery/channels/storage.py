@@ -1,11 +1,17 @@
 """Storage delivery: each output written to a local folder or an S3 bucket.
 
-Config: {"backend": "local", "path": "/absolute/folder"} or {"backend": "s3", "bucket": ...,
+Config: {"backend": "local", "path": "monthly"} or {"backend": "s3", "bucket": ...,
 "prefix": "", "region": "", "endpoint_url": "" (S3-compatible servers), "access_key_id" and
 "secret_access_key" (write-only; without them boto3's default credential chain)}, both with
 "filename_pattern". Pattern names: {template_slug}, {slot_date} (the slot's date, or the day
 a one-off run was generated), {format} (csv, pdf…), {extension} (the file's own: a CSV of
 several tables is a zip), {execution_id} and {filename} (the output's own name).
+
+A local `path` is a folder inside the organisation's own folder, `<root>/<organisation id>/`
+(relative to it in the first of DELIVERY_STORAGE_ROOTS, or absolute inside it; see
+local_folder). A folder outside it is refused when the target is saved, and again when it
+delivers: a target saved before the rule, or a link planted since, fails its delivery saying
+where it may write instead.
 
 A file of the same name is overwritten, so a retry replaces its earlier attempt instead of
 leaving a renamed copy beside it.
@@ -15,16 +21,16 @@ import hashlib
 import io
 import os
 import re
-from pathlib import Path
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from boto3.exceptions import Boto3Error
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage, Storage
+from django.core.files.storage import Storage
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
@@ -39,6 +45,13 @@ from delivery.channels.base import (
     config_unknown_fields,
     pattern_fill,
     pattern_problems,
+)
+from delivery.channels.local_folder import (
+    FolderRefused,
+    OrganizationFolder,
+    file_write,
+    folder_normalise,
+    folder_resolve,
 )
 
 FILENAME_NAMES = ("template_slug", "slot_date", "format", "extension", "execution_id", "filename")
@@ -64,10 +77,12 @@ class StorageChannel:
     kind = "storage"
     secret_fields = ("access_key_id", "secret_access_key")
 
-    def config_validate(self, config: dict, *, allowed_email_domains: list[str]) -> dict:
+    def config_validate(
+        self, config: dict, *, allowed_email_domains: list[str], organization_id: str
+    ) -> dict:
         backend = config.get("backend") if isinstance(config, dict) else None
         if backend == "local":
-            return _local_config(config)
+            return _local_config(config, organization_id)
         if backend == "s3":
             return _s3_config(config)
         raise ConfigError({"backend": ['Must be "local" or "s3".']})
@@ -76,14 +91,14 @@ class StorageChannel:
         return config_public(config, self.secret_fields)
 
     def deliver(self, config: dict, message: DeliveryMessage) -> DeliveryResult:
-        storage = _storage(config)
+        write, where = _destination(config, message.organization_id)
         pattern = config.get("filename_pattern", DEFAULT_FILENAME_PATTERN)
-        names = [_write(storage, _name(pattern, message, f), f) for f in message.files]
-        return DeliveryResult(
-            response_status=None, detail=f"Wrote {', '.join(names)} to {_where(config)}."
-        )
+        names = [write(_name(pattern, message, f), f) for f in message.files]
+        return DeliveryResult(response_status=None, detail=f"Wrote {', '.join(names)} to {where}.")
 
-    def send_test(self, config: dict, *, organization_name: str) -> DeliveryResult:
+    def send_test(
+        self, config: dict, *, organization_id: str, organization_name: str
+    ) -> DeliveryResult:
         text = f"Reporting Hub test file for {organization_name}, {timezone.now().isoformat()}\n"
         content = text.encode()
         test_file = DeliveredFile(
@@ -95,13 +110,15 @@ class StorageChannel:
             open=lambda: io.BytesIO(content),
             download_url="",
         )
-        name = _write(_storage(config), TEST_FILENAME, test_file)
-        return DeliveryResult(response_status=None, detail=f"Wrote {name} to {_where(config)}.")
+        write, where = _destination(config, organization_id)
+        name = write(TEST_FILENAME, test_file)
+        return DeliveryResult(response_status=None, detail=f"Wrote {name} to {where}.")
 
 
-def _local_config(config: dict) -> dict:
+def _local_config(config: dict, organization_id: str) -> dict:
     errors = config_unknown_fields(config, _LOCAL_FIELDS)
-    path_problems = _local_path_problems(config.get("path"))
+    path = folder_normalise(config.get("path", ""))
+    path_problems = _local_path_problems(path, organization_id)
     pattern = config.get("filename_pattern", DEFAULT_FILENAME_PATTERN)
     found = {"path": path_problems, "filename_pattern": _pattern_problems(pattern)}
     errors.update({field: problems for field, problems in found.items() if problems})
@@ -109,21 +126,16 @@ def _local_config(config: dict) -> dict:
         raise ConfigError(errors)
     return {
         "backend": "local",
-        "path": os.path.normpath(config["path"]),
+        "path": path,
         "filename_pattern": pattern,
     }
 
 
-def _local_path_problems(path: Any) -> list[str]:
-    if not isinstance(path, str) or not path.strip():
-        return ["Give the folder's absolute path."]
-    if not os.path.isabs(path):
-        return ["Must be an absolute path."]
-    roots = getattr(settings, "DELIVERY_STORAGE_ROOTS", [])
-    # realpath: a symlink inside a root must not lead outside it.
-    resolved = Path(os.path.realpath(path))
-    if roots and not any(resolved.is_relative_to(os.path.realpath(root)) for root in roots):
-        return [f"Must be inside {' or '.join(str(root) for root in roots)}."]
+def _local_path_problems(path: str, organization_id: str) -> list[str]:
+    try:
+        folder_resolve(path, organization_id=organization_id)
+    except FolderRefused as refused:
+        return [refused.message]
     return []
 
 
@@ -209,12 +221,38 @@ def _name(pattern: str, message: DeliveryMessage, file: DeliveredFile) -> str:
     return pattern_fill(pattern, safe)
 
 
-def _storage(config: dict) -> Storage:
+def _destination(
+    config: dict, organization_id: str
+) -> tuple[Callable[[str, DeliveredFile], str], str]:
+    """A function that writes one file under a name and returns it, and where files go."""
     if config["backend"] == "local":
-        problems = _local_path_problems(config["path"])
-        if problems:
-            raise DeliveryError(f"The folder {config['path']} is not allowed: {problems[0]}")
-        return FileSystemStorage(location=config["path"], allow_overwrite=True)
+        folder = _local_folder(config["path"], organization_id)
+        return partial(_local_write, folder), str(folder.path)
+    bucket = f"s3://{config['bucket']}/{config.get('prefix', '')}".rstrip("/")
+    return partial(_s3_write, _s3_storage(config)), bucket
+
+
+def _local_folder(path: str, organization_id: str) -> OrganizationFolder:
+    try:
+        return folder_resolve(path, organization_id=organization_id)
+    except FolderRefused as refused:
+        raise DeliveryError(
+            f"The folder {path} is not allowed: {refused.message}", retry=False
+        ) from refused
+
+
+def _local_write(folder: OrganizationFolder, name: str, file: DeliveredFile) -> str:
+    try:
+        with file.open() as stored:
+            file_write(folder, name, stored)
+    except FolderRefused as refused:
+        raise DeliveryError(f"Did not write {name}: {refused.message}", retry=False) from refused
+    except OSError as exc:
+        raise DeliveryError(f"Could not write {name}: {_reason(exc)}") from exc
+    return name
+
+
+def _s3_storage(config: dict) -> Storage:
     endpoint_url = config.get("endpoint_url")
     if endpoint_url:
         try:
@@ -249,7 +287,7 @@ def _s3_options(config: dict) -> dict:
     return options
 
 
-def _write(storage: Storage, name: str, file: DeliveredFile) -> str:
+def _s3_write(storage: Storage, name: str, file: DeliveredFile) -> str:
     try:
         with file.open() as stored:
             upload = File(stored, name=os.path.basename(name))
@@ -272,12 +310,6 @@ def _response_status(exc: BaseException | None) -> int | None:
             return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         exc = exc.__cause__ or exc.__context__
     return None
-
-
-def _where(config: dict) -> str:
-    if config["backend"] == "local":
-        return config["path"]
-    return f"s3://{config['bucket']}/{config.get('prefix', '')}".rstrip("/")
 
 
 CHANNEL = StorageChannel()

@@ -44,7 +44,9 @@ class WebhookChannel:
     kind = "webhook"
     secret_fields = ("secret",)
 
-    def config_validate(self, config: dict, *, allowed_email_domains: list[str]) -> dict:
+    def config_validate(
+        self, config: dict, *, allowed_email_domains: list[str], organization_id: str
+    ) -> dict:
         errors = config_unknown_fields(config, ("url", "secret"))
         if "config" in errors:
             raise ConfigError(errors)
@@ -62,8 +64,13 @@ class WebhookChannel:
         body = json.dumps(webhook_payload(message), cls=DjangoJSONEncoder, ensure_ascii=False)
         return _post(config["url"], config["secret"], body.encode(), message.delivery_id)
 
-    def send_test(self, config: dict, *, organization_name: str) -> DeliveryResult:
-        return self.deliver(config, test_message(organization_name))
+    def send_test(
+        self, config: dict, *, organization_id: str, organization_name: str
+    ) -> DeliveryResult:
+        return self.deliver(
+            config,
+            test_message(organization_id=organization_id, organization_name=organization_name),
+        )
 
 
 def webhook_payload(message: DeliveryMessage) -> dict:

@@ -40,6 +40,7 @@ from delivery.tests.conftest import (
 )
 
 SECRET = "s3cret-signing-key-for-tests"
+ORGANIZATION_ID = "4f1c2a9e-0b7d-4c3e-9a51-6d2f8e7b1c30"
 CSV_BYTES = b"invoice,customer,amount\r\n1001,Ada Lovelace,1234.50\r\n1002,Alan Turing,99.00\r\n"
 
 
@@ -64,6 +65,7 @@ def report_message(files: list[DeliveredFile], **changes: Any) -> DeliveryMessag
     values = {
         "delivery_id": "dlv-42-7",
         "execution_id": 42,
+        "organization_id": ORGANIZATION_ID,
         "organization_name": "Acme Makerspace",
         "template_name": "Monthly Billing Summary",
         "template_slug": "monthly-billing-summary",
@@ -102,7 +104,9 @@ def csv_file(tmp_path: Path) -> DeliveredFile:
 
 def email_config(**changes: Any) -> dict:
     config = {"recipients": ["ana@acme.test", "ben@acme.test"], **changes}
-    return get_channel("email").config_validate(config, allowed_email_domains=["acme.test"])
+    return get_channel("email").config_validate(
+        config, allowed_email_domains=["acme.test"], organization_id=ORGANIZATION_ID
+    )
 
 
 def attachments(message: email.message.EmailMessage) -> dict[str, bytes]:
@@ -182,16 +186,20 @@ def test_email_recipient_outside_the_allowed_domains_is_refused_at_config_time()
     config = {"recipients": ["ana@acme.test", "eve@elsewhere.test"]}
 
     with pytest.raises(ConfigError) as refused:
-        get_channel("email").config_validate(config, allowed_email_domains=["acme.test"])
+        get_channel("email").config_validate(
+            config, allowed_email_domains=["acme.test"], organization_id=ORGANIZATION_ID
+        )
 
-    assert "eve@elsewhere.test" in refused.value.errors["recipients"][0]
-    assert "ana@acme.test" not in refused.value.errors["recipients"][0]
+    assert "eve@elsewhere.test" in refused.value.config_errors["recipients"][0]
+    assert "ana@acme.test" not in refused.value.config_errors["recipients"][0]
 
 
 def test_email_config_is_normalised_and_unsafe_subjects_are_refused() -> None:
     channel = get_channel("email")
     config = channel.config_validate(
-        {"recipients": [" Ana@ACME.test", "Ana@acme.test"]}, allowed_email_domains=[]
+        {"recipients": [" Ana@ACME.test", "Ana@acme.test"]},
+        allowed_email_domains=[],
+        organization_id=ORGANIZATION_ID,
     )
     assert config == {
         "recipients": ["Ana@acme.test"],
@@ -202,8 +210,9 @@ def test_email_config_is_normalised_and_unsafe_subjects_are_refused() -> None:
         channel.config_validate(
             {"recipients": ["not-an-address"], "subject": "{template.__class__}", "cc": []},
             allowed_email_domains=[],
+            organization_id=ORGANIZATION_ID,
         )
-    assert set(refused.value.errors) == {"recipients", "subject", "cc"}
+    assert set(refused.value.config_errors) == {"recipients", "subject", "cc"}
 
 
 def test_email_with_the_mail_server_down_is_a_delivery_error(
@@ -247,7 +256,9 @@ def test_email_a_backend_that_sends_nothing_is_a_delivery_error(
 
 def test_email_test_message_arrives(smtp_server: MailRecorder) -> None:
     get_channel("email").send_test(
-        email_config(recipients=["ana@acme.test"]), organization_name="Acme Makerspace"
+        email_config(recipients=["ana@acme.test"]),
+        organization_id=ORGANIZATION_ID,
+        organization_name="Acme Makerspace",
     )
 
     (_, message) = smtp_server.messages[0]
@@ -262,7 +273,7 @@ def test_email_test_message_arrives(smtp_server: MailRecorder) -> None:
 
 def webhook_config(url: str) -> dict:
     return get_channel("webhook").config_validate(
-        {"url": url, "secret": SECRET}, allowed_email_domains=[]
+        {"url": url, "secret": SECRET}, allowed_email_domains=[], organization_id=ORGANIZATION_ID
     )
 
 
@@ -350,8 +361,12 @@ def test_webhook_to_an_internal_url_is_refused(settings, url: str) -> None:
     channel = get_channel("webhook")
 
     with pytest.raises(ConfigError) as refused:
-        channel.config_validate({"url": url, "secret": SECRET}, allowed_email_domains=[])
-    assert list(refused.value.errors) == ["url"]
+        channel.config_validate(
+            {"url": url, "secret": SECRET},
+            allowed_email_domains=[],
+            organization_id=ORGANIZATION_ID,
+        )
+    assert list(refused.value.config_errors) == ["url"]
     with pytest.raises(DeliveryError, match="allowed"):
         channel.deliver({"url": url, "secret": SECRET}, report_message([]))
 
@@ -377,14 +392,18 @@ def test_webhook_secret_is_write_only_and_must_be_long_enough(
     assert channel.config_public(config) == {"url": webhook_receiver.url("/hook")}
     with pytest.raises(ConfigError) as refused:
         channel.config_validate(
-            {"url": webhook_receiver.url("/hook"), "secret": "short"}, allowed_email_domains=[]
+            {"url": webhook_receiver.url("/hook"), "secret": "short"},
+            allowed_email_domains=[],
+            organization_id=ORGANIZATION_ID,
         )
-    assert list(refused.value.errors) == ["secret"]
+    assert list(refused.value.config_errors) == ["secret"]
 
 
 def test_webhook_test_message_is_signed(webhook_receiver: WebhookReceiver) -> None:
     get_channel("webhook").send_test(
-        webhook_config(webhook_receiver.url("/hook")), organization_name="Acme Makerspace"
+        webhook_config(webhook_receiver.url("/hook")),
+        organization_id=ORGANIZATION_ID,
+        organization_name="Acme Makerspace",
     )
 
     (received,) = webhook_receiver.requests
@@ -457,20 +476,37 @@ def test_webhook_over_https_checks_the_certificate_against_the_url_host(
 
 
 def storage_config(config: dict) -> dict:
-    return get_channel("storage").config_validate(config, allowed_email_domains=[])
+    return get_channel("storage").config_validate(
+        config, allowed_email_domains=[], organization_id=ORGANIZATION_ID
+    )
 
 
 def files_under(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
-def test_local_storage_writes_each_output_under_the_pattern(
-    tmp_path: Path, pdf_file: DeliveredFile, csv_file: DeliveredFile, pdf_bytes: bytes
-) -> None:
-    folder = tmp_path / "exports"
-    config = storage_config({"backend": "local", "path": str(folder)})
+@pytest.fixture
+def storage_root(settings, tmp_path: Path) -> Path:
+    root = tmp_path / "deliveries"
+    settings.DELIVERY_STORAGE_ROOTS = [root]
+    return root
 
-    get_channel("storage").deliver(config, report_message([pdf_file, csv_file]))
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder the service could write to but no target may."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    return folder
+
+
+def test_local_storage_writes_each_output_under_the_pattern(
+    storage_root: Path, pdf_file: DeliveredFile, csv_file: DeliveredFile, pdf_bytes: bytes
+) -> None:
+    folder = storage_root / ORGANIZATION_ID / "exports"
+    config = storage_config({"backend": "local", "path": "exports"})
+
+    result = get_channel("storage").deliver(config, report_message([pdf_file, csv_file]))
 
     assert files_under(folder) == [
         "monthly-billing-summary/2025-04-01/monthly-billing-summary_2025-04-01.csv",
@@ -478,14 +514,17 @@ def test_local_storage_writes_each_output_under_the_pattern(
     ]
     written = folder / "monthly-billing-summary/2025-04-01/monthly-billing-summary_2025-04-01.pdf"
     assert written.read_bytes() == pdf_bytes
+    assert result.detail.endswith(f"to {folder}.")
 
 
-def test_local_storage_second_delivery_overwrites_instead_of_renaming(tmp_path: Path) -> None:
-    folder = tmp_path / "exports"
+def test_local_storage_second_delivery_overwrites_instead_of_renaming(
+    storage_root: Path, tmp_path: Path
+) -> None:
+    folder = storage_root / ORGANIZATION_ID / "exports"
     config = storage_config(
         {
             "backend": "local",
-            "path": str(folder),
+            "path": "exports",
             "filename_pattern": "{execution_id}/{template_slug}.{extension}",
         }
     )
@@ -500,45 +539,150 @@ def test_local_storage_second_delivery_overwrites_instead_of_renaming(tmp_path: 
 
 
 def test_one_off_run_is_filed_under_its_generation_date(
-    tmp_path: Path, csv_file: DeliveredFile
+    storage_root: Path, csv_file: DeliveredFile
 ) -> None:
-    folder = tmp_path / "exports"
-    config = storage_config({"backend": "local", "path": str(folder)})
+    config = storage_config({"backend": "local"})  # no path: the organisation's folder itself
     late_evening = datetime(2025, 4, 1, 22, 30, tzinfo=UTC)  # already 2 April in Berlin
 
     get_channel("storage").deliver(
         config, report_message([csv_file], slot_date=None, generated_at=late_evening)
     )
 
-    assert files_under(folder) == [
-        "monthly-billing-summary/2025-04-02/monthly-billing-summary_2025-04-02.csv"
+    assert files_under(storage_root) == [
+        f"{ORGANIZATION_ID}/monthly-billing-summary/2025-04-02/monthly-billing-summary_2025-04-02.csv"
     ]
 
 
-def test_local_path_must_be_absolute_and_inside_the_storage_roots(settings, tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    (root / "reports").mkdir(parents=True)
-    os.symlink(tmp_path, root / "escape")
-    settings.DELIVERY_STORAGE_ROOTS = [str(root)]
+def test_local_path_is_relative_to_the_organisations_folder_or_absolute_inside_it(
+    settings, storage_root: Path, tmp_path: Path
+) -> None:
+    second_root = tmp_path / "archive"
+    settings.DELIVERY_STORAGE_ROOTS = [storage_root, second_root]
+    own = f"{second_root}/{ORGANIZATION_ID}"
 
-    assert storage_config({"backend": "local", "path": f"{root}/reports/"})["path"] == str(
-        root / "reports"
-    )
-    for path in ["relative/folder", f"{root}/../elsewhere", f"{root}/escape/x", "/etc"]:
+    assert storage_config({"backend": "local", "path": "monthly/"})["path"] == "monthly"
+    assert storage_config({"backend": "local", "path": "a/../b"})["path"] == "b"
+    assert storage_config({"backend": "local", "path": f"{own}/x/"})["path"] == f"{own}/x"
+    assert storage_config({"backend": "local", "path": own})["path"] == own
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..",
+        "../elsewhere",
+        "monthly/../../other",
+        "{root}/{organization}/../other",
+        "{root}/4f1c2a9e-0000-4c3e-9a51-6d2f8e7b1c30/reports",  # another organisation's folder
+        "{root}",
+        "{outside}",
+        "/etc",
+        "back\\slash",
+        42,
+    ],
+)
+def test_local_path_that_leaves_the_organisations_folder_is_refused(
+    storage_root: Path, outside: Path, path: Any
+) -> None:
+    if isinstance(path, str):
+        path = path.format(root=storage_root, organization=ORGANIZATION_ID, outside=outside)
+
+    with pytest.raises(ConfigError) as refused:
+        storage_config({"backend": "local", "path": path})
+
+    assert list(refused.value.config_errors) == ["path"]
+    assert f"{storage_root / ORGANIZATION_ID}/" in refused.value.config_errors["path"][0]
+    assert not storage_root.exists() or files_under(storage_root) == []
+
+
+def test_a_link_in_the_organisations_folder_is_refused_when_saved(
+    storage_root: Path, outside: Path
+) -> None:
+    home = storage_root / ORGANIZATION_ID
+    home.mkdir(parents=True)
+    os.symlink(outside, home / "escape")
+    os.symlink(home / "elsewhere", home / "sideways")  # a link, even one that stays inside
+
+    for path in ["escape", "escape/deeper", f"{home}/escape", "sideways"]:
         with pytest.raises(ConfigError) as refused:
             storage_config({"backend": "local", "path": path})
-        assert list(refused.value.errors) == ["path"], path
+        assert "symbolic link" in refused.value.config_errors["path"][0], path
+
+
+def test_a_link_planted_after_saving_is_not_written_through(
+    storage_root: Path, outside: Path, csv_file: DeliveredFile
+) -> None:
+    config = storage_config({"backend": "local", "path": "exports"})
+    home = storage_root / ORGANIZATION_ID
+    home.mkdir(parents=True)
+    os.symlink(outside, home / "exports")
+
+    with pytest.raises(DeliveryError, match="symbolic link") as failed:
+        get_channel("storage").deliver(config, report_message([csv_file]))
+
+    assert failed.value.retry is False
+    assert files_under(outside) == []
+
+
+def test_a_link_below_the_target_folder_is_not_followed_either(
+    storage_root: Path, outside: Path, csv_file: DeliveredFile
+) -> None:
+    config = storage_config({"backend": "local", "path": "exports"})
+    (storage_root / ORGANIZATION_ID / "exports").mkdir(parents=True)
+    os.symlink(outside, storage_root / ORGANIZATION_ID / "exports" / "monthly-billing-summary")
+
+    with pytest.raises(DeliveryError, match="symbolic link"):
+        get_channel("storage").deliver(config, report_message([csv_file]))
+
+    assert files_under(outside) == []
+
+
+def test_a_link_at_the_files_own_name_is_replaced_not_followed(
+    storage_root: Path, outside: Path, tmp_path: Path
+) -> None:
+    config = storage_config(
+        {"backend": "local", "path": "exports", "filename_pattern": "{template_slug}.{extension}"}
+    )
+    folder = storage_root / ORGANIZATION_ID / "exports"
+    folder.mkdir(parents=True)
+    victim = outside / "passwd"
+    victim.write_bytes(b"root:x:0:0\n")
+    os.symlink(victim, folder / "monthly-billing-summary.csv")
+    report = delivered_file(tmp_path, "r.csv", CSV_BYTES, output_format="csv", content_type="")
+
+    get_channel("storage").deliver(config, report_message([report]))
+
+    assert victim.read_bytes() == b"root:x:0:0\n"
+    written = folder / "monthly-billing-summary.csv"
+    assert not written.is_symlink()
+    assert written.read_bytes() == CSV_BYTES
+
+
+def test_a_target_saved_before_the_rule_fails_saying_where_it_may_write(
+    storage_root: Path, outside: Path, csv_file: DeliveredFile
+) -> None:
+    stored = {"backend": "local", "path": str(outside), "filename_pattern": "{filename}"}
+
+    with pytest.raises(DeliveryError) as failed:
+        get_channel("storage").deliver(stored, report_message([csv_file]))
+
+    assert failed.value.retry is False
+    assert f"The folder {outside} is not allowed" in failed.value.message
+    assert f"{storage_root / ORGANIZATION_ID}/" in failed.value.message
+    assert files_under(outside) == []
 
 
 @pytest.mark.parametrize(
     "pattern",
     ["{template_slug}.{nope}", "/{filename}", "../{filename}", "{template_slug}", "{filename"],
 )
-def test_storage_refuses_a_filename_pattern_that_cannot_work(tmp_path: Path, pattern: str) -> None:
+def test_storage_refuses_a_filename_pattern_that_cannot_work(
+    storage_root: Path, pattern: str
+) -> None:
     with pytest.raises(ConfigError) as refused:
-        storage_config({"backend": "local", "path": str(tmp_path), "filename_pattern": pattern})
+        storage_config({"backend": "local", "path": "exports", "filename_pattern": pattern})
 
-    assert list(refused.value.errors) == ["filename_pattern"]
+    assert list(refused.value.config_errors) == ["filename_pattern"]
 
 
 @pytest.fixture(scope="module")
@@ -635,7 +779,7 @@ def test_s3_keys_are_write_only_and_the_endpoint_must_be_public(settings) -> Non
         storage_config(
             {"backend": "s3", "bucket": "acme-reports", "endpoint_url": "http://10.1.2.3:9000"}
         )
-    assert list(refused.value.errors) == ["endpoint_url"]
+    assert list(refused.value.config_errors) == ["endpoint_url"]
 
 
 def test_registry_names_every_channel_by_its_kind() -> None:
