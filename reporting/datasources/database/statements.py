@@ -9,25 +9,40 @@ from reporting.datasources.database.guard import Guard
 
 _PLACEHOLDER = re.compile(r"%(?:(?P<percent>%)|\((?P<name>[A-Za-z_][A-Za-z0-9_]*)\)s)?")
 
-# What may hold a `;` that does not end a statement, by PostgreSQL's lexical rules (standard
-# conforming strings, which the transaction sets). Where this reads differently from the
-# database, it only ever finds a `;` the database would not (and refuses a good query), never
-# misses one: an escape string E'…' ends at its real end, a `$$` inside a name opens nothing,
-# and a nested comment ends no later than this thinks.
-_QUOTED_OR_END = re.compile(
-    r"""
-      (?<![\w$])[eE]'(?:[^'\\]|\\.|'')*'
-    | '(?:[^']|'')*'
-    | "(?:[^"]|"")*"
-    | --[^\n]*
-    | /\*.*?\*/
-    | (?<![\w$])\$(?P<tag>(?:[^\W\d]\w*)?)\$.*?\$(?P=tag)\$
+# The query split into PostgreSQL's tokens, as far as a `;` is concerned (standard conforming
+# strings, which the transaction sets). A `;` counts only outside strings, quoted names, comments
+# and dollar quotes. Names and numbers are read whole, so an `e'` or a `$$` inside one opens
+# nothing; every non-ASCII character is a name character, as its bytes are to PostgreSQL. Quotes
+# split by a newline are one literal, and an E'…' literal keeps its escapes across the split. What
+# PostgreSQL versions, or PostgreSQL and this reading, could split differently is refused (see
+# `_ambiguity`), never guessed.
+_NAME_START = r"A-Za-z_\u0080-\U0010ffff"
+_NAME_PART = _NAME_START + r"0-9$"
+_E_BODY = r"'(?:[^'\\]|\\.|'')*'"
+_QUOTE_CONTINUES = r"(?:[ \t\f]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f]|--[^\n\r]*[\n\r])*"
+_TOKEN = re.compile(
+    rf"""
+      (?P<comment>/\*.*?\*/)
+    | (?P<quoted>
+          [eE]{_E_BODY}(?:{_QUOTE_CONTINUES}{_E_BODY})*
+        | '(?:[^']|'')*'
+        | "(?:[^"]|"")*"
+        | --[^\n\r]*
+        | \$(?P<tag>(?:[{_NAME_START}][{_NAME_START}0-9]*)?)\$.*?\$(?P=tag)\$
+      )
+    | %%
+    | (?P<parameter>%\([A-Za-z_][A-Za-z0-9_]*\)s)
+    | \$[0-9]+
+    | (?P<number>[0-9][{_NAME_PART}]*)
+    | [{_NAME_START}][{_NAME_PART}]*
+    | (?P<vertical_tab>\v)
     | (?P<end>;)
     """,
     re.DOTALL | re.VERBOSE,
 )
-_BLANK = re.compile(r"(?:\s|;|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
-_FIRST_WORD = re.compile(r"(?:\s|\(|--[^\n]*|/\*.*?\*/)*(\w*)", re.DOTALL)
+_NAME_CHARACTER = re.compile(rf"[{_NAME_PART}]")
+_BLANK = re.compile(r"(?:\s|;|--[^\n\r]*|/\*.*?\*/)*", re.DOTALL)
+_FIRST_WORD = re.compile(r"(?:\s|\(|--[^\n\r]*|/\*.*?\*/)*(\w*)", re.DOTALL)
 _QUERY_WORDS = {"select", "with", "values", "table"}
 _WRITE_WORDS = {
     "insert", "update", "delete", "merge", "replace", "upsert", "create", "drop", "alter",
@@ -62,14 +77,39 @@ def checked_statement(query: str) -> str:
 
 
 def _one_statement(query: str) -> str:
-    for match in _QUOTED_OR_END.finditer(query):
-        if match["end"]:
-            if not _BLANK.fullmatch(query, match.end()):
+    for token in _TOKEN.finditer(query):
+        if problem := _ambiguity(token, query):
+            raise DataSourceError(problem)
+        if token["end"]:
+            if not _BLANK.fullmatch(query, token.end()):
                 raise DataSourceError(
                     "The query holds more than one statement: a data source runs one query."
                 )
-            return query[: match.start()].rstrip()
+            return query[: token.start()].rstrip()
     return query
+
+
+def _ambiguity(token: re.Match, query: str) -> str | None:
+    """Why PostgreSQL could read this token differently from `_TOKEN`, or None."""
+    text = token[0]
+    if token["comment"] and "/*" in text[1:-1]:
+        # PostgreSQL nests block comments (and `/*/` opens one); SQLite does not.
+        return "The query has a comment inside a comment: remove the inner /*."
+    if (token["comment"] or token["quoted"]) and placeholder_names(text):
+        # The driver pastes a quoted value there, which would end the string or comment.
+        return (
+            "The query has a %(name)s parameter inside a string, quoted name or comment: "
+            "write it outside quotes, for example LIKE %(name)s || '%%'."
+        )
+    if token["parameter"] and _NAME_CHARACTER.fullmatch(query[token.start() - 1 : token.start()]):
+        # e%(name)s would become e'…', an escape string that reads the value differently.
+        return f"The query has {text} right after a name or number: put a space before it."
+    if token["number"] and ("$" in text or (text[-1] in "eE" and query[token.end() :][:1] == "'")):
+        # PostgreSQL 14 reads 1e'…' as 1 and E'…', 1$$ as 1 and a dollar quote; 15 refuses both.
+        return f"The query has {text} right before a quote or $: put a space after the number."
+    if token["vertical_tab"]:
+        return "The query has a vertical tab, which PostgreSQL versions read differently."
+    return None
 
 
 def placeholder_names(query: str) -> set[str]:
