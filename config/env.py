@@ -9,12 +9,13 @@ import zoneinfo
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import environ
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 class SettingsError(SystemExit):
@@ -110,6 +111,42 @@ def database_config(name: str, url: str, *, base: Path) -> dict[str, Any]:
     else:
         config["CONN_HEALTH_CHECKS"] = True
     return config
+
+
+def redis_server(name: str, url: str) -> tuple[str, int, int]:
+    """(host, port, database number) of the redis:// or rediss:// URL in variable `name`.
+
+    Loopback names (localhost, 127.0.0.1, ::1) count as one host.
+    """
+    parts = urlsplit(url)
+    try:
+        host = (parts.hostname or "localhost").lower()
+        db = parts.path.strip("/") or dict(parse_qsl(parts.query)).get("db") or "0"
+        return ("localhost" if host in _LOOPBACK else host), parts.port or 6379, int(db)
+    except ValueError:
+        raise SettingsError(
+            name, "a Redis URL such as redis://host:6379/0 (the path is a database number)", url
+        ) from None
+
+
+def redis_apart_check(name: str, url: str, *, service_urls: dict[str, str]) -> str:
+    """The URL, unless it is the same Redis database as one of the service's own (name -> URL).
+
+    Compared by host name as written, port and database number: two host names of one server
+    are not detected.
+    """
+    server = redis_server(name, url)
+    for service_name, service_url in service_urls.items():
+        if urlsplit(service_url).scheme not in ("redis", "rediss"):
+            continue
+        if server == redis_server(service_name, service_url):
+            raise SettingsError(
+                name,
+                f"another Redis database than {service_name}, the service's own (another host, "
+                "port or database number)",
+                url,
+            )
+    return url
 
 
 def email_config(name: str) -> dict[str, Any]:

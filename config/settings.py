@@ -6,10 +6,12 @@ it to production parts. Every variable is listed with its default in .env.exampl
 """
 
 import os
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
 from config.env import (
+    SettingsError,
     database_config,
     email_config,
     env_bool,
@@ -20,6 +22,7 @@ from config.env import (
     env_time_zone,
     env_url,
     read_dotenv,
+    redis_apart_check,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -309,21 +312,69 @@ DELIVERY_STORAGE_ROOTS = [
 REPORT_DATA_DIR = env_path("REPORT_DATA_DIR", VAR_DIR / "data", base=BASE_DIR)
 # Hosts (or host:port) `api` data sources may reach on private or loopback addresses.
 DATASOURCE_ALLOWED_HOSTS = env_list("DATASOURCE_ALLOWED_HOSTS", [])
-# Redis servers `redis` data sources may read: REPORTING_REDIS_URL is "default" (REDIS_URL
-# when unset); each REPORTING_REDIS_<NAME>_URL adds a connection "<name>".
-REPORTING_REDIS = {
-    "default": env_url(
-        "REPORTING_REDIS_URL", REDIS_URL or "redis://127.0.0.1:6379/0", schemes=("redis", "rediss")
+
+
+# Redis servers `redis` data sources may read: REPORTING_REDIS_URL is "default", each
+# REPORTING_REDIS_<NAME>_URL adds "<name>"; none unless set. None of them may be the service's
+# own cache, broker or result backend, whose keys hold other organisations' cached answers and
+# task payloads: start-up stops on one that is.
+def _reporting_redis() -> dict[str, str]:
+    service_urls = {
+        "REDIS_URL": REDIS_URL,
+        "CELERY_BROKER_URL": CELERY_BROKER_URL,
+        "CELERY_RESULT_BACKEND": CELERY_RESULT_BACKEND,
+    }
+    connections = {}
+    for variable in sorted(os.environ):
+        name = variable.removeprefix("REPORTING_REDIS_").removesuffix("_URL")
+        if variable == "REPORTING_REDIS_URL":
+            name = "default"
+        elif not (name and variable == f"REPORTING_REDIS_{name}_URL"):
+            continue
+        url = env_url(variable, "", schemes=("redis", "rediss"))
+        if url:
+            connections[name.lower()] = redis_apart_check(variable, url, service_urls=service_urls)
+    return connections
+
+
+REPORTING_REDIS = _reporting_redis()
+
+
+# Which organisations may use each named connection besides the ConnectionGrant rows a superuser
+# adds in the admin: organisation slugs, comma-separated, in a variable beside the connection's
+# URL. REPORTING_DATABASE_<NAME>_ORGS grants `reporting_<name>`, REPORTING_REDIS_ORGS and
+# ELASTICSEARCH_ORGS the "default" ones, REPORTING_REDIS_<NAME>_ORGS and ELASTICSEARCH_<NAME>_ORGS
+# the named ones. A grant for a connection that is not configured is a typo: start-up stops.
+def _connection_grants(
+    prefix: str, *, configured: Iterable[str], default: str = "", alias_prefix: str = ""
+) -> dict[str, list[str]]:
+    grants = {}
+    for variable in sorted(os.environ):
+        name = variable.removeprefix(prefix).removesuffix("_ORGS")
+        if default and variable == f"{prefix}ORGS":
+            connection = default
+        elif name and variable == f"{prefix}{name}_ORGS":
+            connection = alias_prefix + name.lower()
+        else:
+            continue
+        slugs = env_list(variable, [])
+        if slugs and connection not in configured:
+            url_variable = variable.removesuffix("_ORGS") + "_URL"
+            raise SettingsError(variable, f"empty unless {url_variable} is set", ",".join(slugs))
+        grants[connection] = slugs
+    return grants
+
+
+REPORTING_CONNECTION_GRANTS = {
+    "database": _connection_grants(
+        "REPORTING_DATABASE_",
+        configured=[alias for alias in DATABASES if alias.startswith("reporting_")],
+        alias_prefix="reporting_",
     ),
-    **{
-        _name.removeprefix("REPORTING_REDIS_").removesuffix("_URL").lower(): env_url(
-            _name, "", schemes=("redis", "rediss")
-        )
-        for _name in sorted(os.environ)
-        if _name.startswith("REPORTING_REDIS_")
-        and _name.endswith("_URL")
-        and _name != "REPORTING_REDIS_URL"
-    },
+    "redis": _connection_grants("REPORTING_REDIS_", configured=REPORTING_REDIS, default="default"),
+    "elasticsearch": _connection_grants(
+        "ELASTICSEARCH_", configured={"default", *ELASTICSEARCH_CLUSTERS}, default="default"
+    ),
 }
 REPORT_CATCH_UP_MAX = env_int("REPORT_CATCH_UP_MAX", 24, minimum=1)  # slots run after an outage
 REPORT_STALE_AFTER = env_int("REPORT_STALE_AFTER", 600, minimum=60)  # seconds without heartbeat

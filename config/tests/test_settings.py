@@ -30,7 +30,11 @@ CONFIG_VARIABLES = (
 
 def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
     """Import the settings in a fresh interpreter with only the given variables set."""
-    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in CONFIG_VARIABLES and not k.startswith("REPORTING_") and not k.endswith("_ORGS")
+    }
     clean["VAR_DIR"] = str(tmp_path / "var")
     script = (
         "import json, config.settings as s;"
@@ -38,7 +42,8 @@ def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
         " 'cache': s.CACHES['default']['BACKEND'], 'email': s.EMAIL_BACKEND,"
         " 'reports': str(s.REPORT_OUTPUT_DIR),"
         " 'analytics_reports': str(s.ANALYTICS_REPORT_STORAGE_DIR),"
-        " 'ttl': s.ANALYTICS_CACHE_TTL, 'email_host': s.EMAIL_HOST}))"
+        " 'ttl': s.ANALYTICS_CACHE_TTL, 'email_host': s.EMAIL_HOST,"
+        " 'reporting_redis': s.REPORTING_REDIS, 'grants': s.REPORTING_CONNECTION_GRANTS}))"
     )
     return subprocess.run(
         [sys.executable, "-c", script],
@@ -102,6 +107,97 @@ def test_bad_value_stops_start_up_with_one_line_naming_the_variable(
     assert lines[0].startswith(f"Configuration error: {variable} must be")
     assert expected in lines[0]
     assert repr(value) in lines[0]
+
+
+def test_no_redis_connection_for_data_sources_unless_reporting_redis_url_is_set(tmp_path):
+    result = load_settings(tmp_path, REDIS_URL="redis://127.0.0.1:6379/1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["reporting_redis"] == {}
+
+
+def test_redis_connections_on_other_databases_than_the_services_own_are_accepted(tmp_path):
+    result = load_settings(
+        tmp_path,
+        REDIS_URL="redis://127.0.0.1:6379/1",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/2",
+        CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/2",
+        REPORTING_REDIS_URL="redis://127.0.0.1:6379/5",
+        REPORTING_REDIS_SESSIONS_URL="redis://127.0.0.1:6380/1",
+        REPORTING_REDIS_SHOP_URL="rediss://shop.example:6379/1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["reporting_redis"] == {
+        "default": "redis://127.0.0.1:6379/5",
+        "sessions": "redis://127.0.0.1:6380/1",
+        "shop": "rediss://shop.example:6379/1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "service", "service_url"),
+    [
+        (
+            "REPORTING_REDIS_URL",
+            "redis://127.0.0.1:6379/1",
+            "REDIS_URL",
+            "redis://127.0.0.1:6379/1",
+        ),
+        ("REPORTING_REDIS_URL", "redis://localhost/0", "REDIS_URL", "redis://127.0.0.1:6379"),
+        (
+            "REPORTING_REDIS_CACHE_URL",
+            "redis://:secret@127.0.0.1:6379/2",
+            "CELERY_BROKER_URL",
+            "redis://127.0.0.1:6379/2",
+        ),
+        (
+            "REPORTING_REDIS_JOBS_URL",
+            "rediss://cache.example:6379?db=3",
+            "CELERY_RESULT_BACKEND",
+            "rediss://cache.example/3",
+        ),
+    ],
+)
+def test_a_redis_connection_on_the_services_own_redis_stops_start_up(
+    tmp_path, variable, value, service, service_url
+):
+    result = load_settings(tmp_path, **{variable: value, service: service_url})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0] == (
+        f"Configuration error: {variable} must be another Redis database than {service}, the "
+        f"service's own (another host, port or database number) (got {value!r})."
+    )
+
+
+def test_organisation_slugs_beside_a_connections_url_grant_it(tmp_path):
+    result = load_settings(
+        tmp_path,
+        REPORTING_DATABASE_WAREHOUSE_URL="sqlite:///var/warehouse.sqlite3",
+        REPORTING_DATABASE_WAREHOUSE_ORGS="acme, northwind",
+        REPORTING_REDIS_URL="redis://127.0.0.1:6379/5",
+        REPORTING_REDIS_ORGS="acme",
+        REPORTING_REDIS_SESSIONS_URL="redis://127.0.0.1:6379/6",
+        REPORTING_REDIS_SESSIONS_ORGS="northwind",
+        ELASTICSEARCH_ORGS="acme",
+        ELASTICSEARCH_LOGS_URL="https://logs.example:9200",
+        ELASTICSEARCH_LOGS_ORGS="northwind",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["grants"] == {
+        "database": {"reporting_warehouse": ["acme", "northwind"]},
+        "redis": {"default": ["acme"], "sessions": ["northwind"]},
+        "elasticsearch": {"default": ["acme"], "logs": ["northwind"]},
+    }
+
+
+def test_a_grant_for_a_connection_that_is_not_configured_stops_start_up(tmp_path):
+    result = load_settings(tmp_path, REPORTING_REDIS_CACHE_ORGS="acme")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Configuration error: REPORTING_REDIS_CACHE_ORGS must be empty unless "
+        "REPORTING_REDIS_CACHE_URL is set (got 'acme')."
+    )
 
 
 def test_report_output_dir_wins_over_analytics_report_storage_dir(tmp_path):
