@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -17,7 +18,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory, OrganizationFactory
-from config.env import env_bool
+from config.env import env_bool, redis_server
 from reporting.tests.factories import DataSourceFactory, ReportTemplateFactory
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -40,6 +41,21 @@ def redis_url() -> str:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         _service_missing(f"Redis at REDIS_URL={url} does not answer ({exc}); start redis-server")
+    return url
+
+
+@pytest.fixture(scope="session")
+def reporting_redis_url(redis_url) -> str:
+    """A Redis database for `redis` data sources, never the cache's or the broker's:
+    TEST_REPORTING_REDIS_URL, or REDIS_URL's server with the database number plus 10."""
+    url = os.environ.get("TEST_REPORTING_REDIS_URL")
+    if not url:
+        parts = urlsplit(redis_url)
+        database = int(parts.path.strip("/") or 0)
+        url = urlunsplit(parts._replace(path=f"/{(database + 10) % 16}"))
+    own = [u for u in (redis_url, os.environ.get("CELERY_BROKER_URL", "")) if u.startswith("redis")]
+    if any(redis_server("url", url) == redis_server("url", u) for u in own):
+        pytest.fail(f"TEST_REPORTING_REDIS_URL={url} is the cache's or the broker's Redis database")
     return url
 
 

@@ -12,8 +12,10 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import Role
 from config.errors import ApplicationError
+from reporting.connections import connection_grant_save, connection_grant_validate
 from reporting.forms import PrettyJSONField, RunReportForm, pretty_json_widget
 from reporting.models import (
+    ConnectionGrant,
     DataSource,
     ExecutionStatus,
     ReportAccessLog,
@@ -453,3 +455,51 @@ class ReportUsageMetricAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ConnectionGrantForm(forms.ModelForm):
+    class Meta:
+        model = ConnectionGrant
+        fields = ["organization", "kind", "name"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "kind" in cleaned and "name" in cleaned:
+            try:
+                connection_grant_validate(kind=cleaned["kind"], name=cleaned["name"])
+            except ApplicationError as error:
+                _apply_errors(self, error)
+        return cleaned
+
+
+def _superuser(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+@admin.register(ConnectionGrant)
+class ConnectionGrantAdmin(admin.ModelAdmin):
+    """Which organisations may use which named connection: superusers only, since a connection
+    reaches data outside any one organisation."""
+
+    form = ConnectionGrantForm
+    list_display = ["organization", "kind", "name", "granted_by", "created_at"]
+    list_filter = ["kind", "organization"]
+    search_fields = ["name", "organization__name", "organization__slug"]
+
+    def has_module_permission(self, request):
+        return _superuser(request)
+
+    def has_view_permission(self, request, obj=None):
+        return _superuser(request)
+
+    def has_add_permission(self, request):
+        return _superuser(request)
+
+    def has_change_permission(self, request, obj=None):
+        return _superuser(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return _superuser(request)
+
+    def save_model(self, request, obj, form, change):
+        connection_grant_save(grant=obj, granted_by=request.user)

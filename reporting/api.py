@@ -29,6 +29,7 @@ from reporting.models import (
     report_storage,
 )
 from reporting.serializers import (
+    ConnectionsSerializer,
     DataSourceSerializer,
     DataSourceWriteSerializer,
     ParametersSerializer,
@@ -301,6 +302,17 @@ class ReportOutputViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet
             filename=output.filename,
             content_type=output.content_type,
         )
+
+
+class ConnectionViewSet(viewsets.ViewSet):
+    """The named connections the caller's organisation may use in data sources: analysts and up."""
+
+    permission_classes = [IsOrgAnalyst]
+
+    @extend_schema(responses=ConnectionsSerializer)
+    def list(self, request: Request) -> Response:
+        connections = selectors.connections_for(organization=request.organization)
+        return Response(ConnectionsSerializer(connections).data)
 
 
 class ReportAccessLogViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet):

@@ -368,3 +368,42 @@ class ReportUsageMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} on {self.date}"
+
+
+class ConnectionKind(models.TextChoices):
+    DATABASE = "database", "Database alias"
+    REDIS = "redis", "Redis connection"
+    ELASTICSEARCH = "elasticsearch", "Elasticsearch cluster"
+
+
+class ConnectionGrant(models.Model):
+    """An organisation may use one named connection that the operator configured.
+
+    Connections (their URLs and credentials) live in the environment; a grant only names one.
+    Settings can grant too (see reporting.connections).
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="connection_grants"
+    )
+    kind = models.CharField(max_length=20, choices=ConnectionKind.choices)
+    name = models.CharField(
+        max_length=100,
+        help_text="As configured: reporting_<name> for a database, the Redis connection or the "
+        "Elasticsearch cluster name",
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization__name", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "name"], name="one_grant_per_connection"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r} for {self.organization}"

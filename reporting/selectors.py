@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Organization, Role
 from accounts.selectors import organization_role
+from reporting.connections import connections_granted
 from reporting.models import (
     DataSource,
     ReportAccessLog,
@@ -22,6 +23,13 @@ from reporting.models import (
 
 def data_sources_for(*, organization: Organization) -> QuerySet[DataSource]:
     return DataSource.objects.filter(organization=organization)
+
+
+def connections_for(*, organization: Organization) -> dict[str, list[str]]:
+    """The connections the organisation's data sources may name, by kind: the `reporting`
+    database alias (its own reporting schema) and what it was granted."""
+    granted = connections_granted(organization_id=organization.pk)
+    return {**granted, "database": ["reporting", *granted["database"]]}
 
 
 def run_roles_within(role: Role) -> list[str]:

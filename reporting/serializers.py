@@ -54,6 +54,18 @@ class TestResultSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ConnectionsSerializer(serializers.Serializer):
+    database = serializers.ListField(
+        child=serializers.CharField(), help_text="Database aliases for `database` sources"
+    )
+    redis = serializers.ListField(
+        child=serializers.CharField(), help_text="Connections for `redis` sources"
+    )
+    elasticsearch = serializers.ListField(
+        child=serializers.CharField(), help_text="Clusters for `elasticsearch` sources"
+    )
+
+
 class PreviewSerializer(serializers.Serializer):
     columns = serializers.ListField(child=serializers.DictField())
     rows = serializers.ListField(child=serializers.ListField())

@@ -6,6 +6,7 @@ PREFIX = "business-intelligence"
 
 router = SimpleRouter()
 router.register(f"{PREFIX}/data-sources", api.DataSourceViewSet, basename="data-source")
+router.register(f"{PREFIX}/connections", api.ConnectionViewSet, basename="connection")
 router.register(f"{PREFIX}/report-templates", api.ReportTemplateViewSet, basename="report-template")
 router.register(
     f"{PREFIX}/report-executions", api.ReportExecutionViewSet, basename="report-execution"

@@ -7,7 +7,9 @@ There is no query text; the config holds the search:
      "fields": ["user.id", "@timestamp"], "sort": [{"@timestamp": "asc"}], "limit": 100000}
 
 - `cluster`: "default" (settings.ELASTICSEARCH_URL) or a name in settings.ELASTICSEARCH_CLUSTERS
-  (name -> URL). URLs and credentials stay in the environment, never in the database.
+  (name -> URL). URLs and credentials stay in the environment, never in the database. The
+  organisation must be granted the cluster (reporting.connections), checked when the source is
+  saved, tested and read.
 - `index` (required): an index, alias or pattern (`events-*`, `a,b`).
 - `query`: Elasticsearch query DSL; match_all without it.
 - `shape`: "hits" (the default) or "aggregations".
@@ -50,6 +52,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from reporting.connections import connection_check
 from reporting.datasources.base import (
     DataSourceError,
     RowStream,
@@ -88,7 +91,10 @@ class ElasticsearchAdapter(SpoolsItsStream):
             raise DataSourceError(
                 'An elasticsearch data source takes no query text: its config holds the "query".'
             )
-        _search_config(config)
+        search = _search_config(config)
+        connection_check(
+            organization_id=organization_id, kind="elasticsearch", name=search["cluster"]
+        )
 
     def parameter_names(self, *, query: str, config: Mapping[str, Any]) -> set[str]:
         search = _search_config(config)

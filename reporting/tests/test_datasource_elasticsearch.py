@@ -19,6 +19,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from reporting.datasources.base import DataSourceError
 from reporting.datasources.elasticsearch import ElasticsearchAdapter
+from reporting.models import ConnectionGrant
 from reporting.tables import SpooledTable
 from reporting.tests import fake_elasticsearch
 
@@ -80,6 +81,14 @@ def cluster(settings):
     server.server_close()
 
 
+@pytest.fixture
+def granted(organization) -> int:
+    """An organisation granted the clusters "default" and "logs"."""
+    for name in ("default", "logs"):
+        ConnectionGrant.objects.create(organization=organization, kind="elasticsearch", name=name)
+    return organization.pk
+
+
 def orders(count: int) -> list[dict[str, Any]]:
     return [
         {
@@ -94,12 +103,12 @@ def orders(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def read(config, parameters=None, *, batch_size=2000):
+def read(config, parameters=None, *, organization_id, batch_size=2000):
     row_stream = adapter.stream(
         query="",
         config=config,
         parameters=parameters or {},
-        organization_id=None,
+        organization_id=organization_id,
         batch_size=batch_size,
     )
     return row_stream.columns, [list(row) for batch in row_stream.batches for row in batch]
@@ -109,7 +118,7 @@ def names(columns):
     return [(column.name, column.type) for column in columns]
 
 
-def test_hits_give_the_chosen_fields_with_nested_ones_flattened(cluster):
+def test_hits_give_the_chosen_fields_with_nested_ones_flattened(cluster, granted):
     index = cluster.index(orders(5))
 
     columns, rows = read(
@@ -117,7 +126,8 @@ def test_hits_give_the_chosen_fields_with_nested_ones_flattened(cluster):
             "index": index,
             "fields": ["seq", "user.id", "user.name", "amount", "paid", "@timestamp", "missing"],
             "sort": [{"seq": "asc"}],
-        }
+        },
+        organization_id=granted,
     )
 
     assert names(columns) == [
@@ -133,14 +143,14 @@ def test_hits_give_the_chosen_fields_with_nested_ones_flattened(cluster):
     assert [row[0] for row in rows] == [0, 1, 2, 3, 4]
 
 
-def test_more_than_ten_thousand_hits_are_paged_through_a_point_in_time(cluster):
+def test_more_than_ten_thousand_hits_are_paged_through_a_point_in_time(cluster, granted):
     index = cluster.index(orders(12_345))
 
     row_stream = adapter.stream(
         query="",
         config={"index": index, "fields": ["seq"], "sort": [{"seq": "asc"}]},
         parameters={},
-        organization_id=None,
+        organization_id=granted,
         batch_size=5000,
     )
     batch_sizes, seqs = [], []
@@ -164,14 +174,14 @@ def test_more_than_ten_thousand_hits_are_paged_through_a_point_in_time(cluster):
     assert fake.pits == {}
 
 
-def test_a_stream_closed_early_closes_its_point_in_time(cluster):
+def test_a_stream_closed_early_closes_its_point_in_time(cluster, granted):
     index = cluster.index(orders(30))
 
     row_stream = adapter.stream(
         query="",
         config={"index": index, "fields": ["seq"]},
         parameters={},
-        organization_id=None,
+        organization_id=granted,
         batch_size=10,
     )
     first = next(row_stream.batches)
@@ -184,17 +194,19 @@ def test_a_stream_closed_early_closes_its_point_in_time(cluster):
     assert fake.pits == {}
 
 
-def test_limit_stops_reading_after_that_many_hits(cluster):
+def test_limit_stops_reading_after_that_many_hits(cluster, granted):
     index = cluster.index(orders(25))
 
     _, rows = read(
-        {"index": index, "fields": ["seq"], "sort": [{"seq": "asc"}], "limit": 12}, batch_size=5
+        {"index": index, "fields": ["seq"], "sort": [{"seq": "asc"}], "limit": 12},
+        organization_id=granted,
+        batch_size=5,
     )
 
     assert [row[0] for row in rows] == list(range(12))
 
 
-def test_a_parameter_is_placed_as_one_json_value(cluster):
+def test_a_parameter_is_placed_as_one_json_value(cluster, granted):
     documents = orders(4)
     documents[2]["user"]["name"] = 'O\'Brien "the" admin'
     index = cluster.index(documents)
@@ -205,13 +217,13 @@ def test_a_parameter_is_placed_as_one_json_value(cluster):
     }
 
     assert adapter.parameter_names(query="", config=config) == {"name"}
-    _, rows = read(config, {"name": 'O\'Brien "the" admin'})
+    _, rows = read(config, {"name": 'O\'Brien "the" admin'}, organization_id=granted)
     assert rows == [[2, 'O\'Brien "the" admin']]
-    _, rows = read(config, {"name": '" } }, {"match_all": {'})
+    _, rows = read(config, {"name": '" } }, {"match_all": {'}, organization_id=granted)
     assert rows == []
 
 
-def test_terms_and_date_histogram_with_avg_become_one_row_per_bucket(cluster):
+def test_terms_and_date_histogram_with_avg_become_one_row_per_bucket(cluster, granted):
     index = cluster.index(orders(12))  # every 5 hours from 2025-03-01: days 1, 2 and 3
     config = {
         "index": index,
@@ -229,7 +241,7 @@ def test_terms_and_date_histogram_with_avg_become_one_row_per_bucket(cluster):
         },
     }
 
-    columns, rows = read(config)
+    columns, rows = read(config, organization_id=granted)
 
     assert names(columns) == [
         ("country", "string"),
@@ -248,11 +260,14 @@ def test_terms_and_date_histogram_with_avg_become_one_row_per_bucket(cluster):
     )
 
 
-def test_a_bad_query_fails_naming_the_cluster_index_and_cause(cluster):
+def test_a_bad_query_fails_naming_the_cluster_index_and_cause(cluster, granted):
     index = cluster.index(orders(3))
 
     with pytest.raises(DataSourceError) as failure:
-        read({"index": index, "fields": ["seq"], "query": {"no_such_query": {}}})
+        read(
+            {"index": index, "fields": ["seq"], "query": {"no_such_query": {}}},
+            organization_id=granted,
+        )
 
     message = str(failure.value)
     assert "'default'" in message
@@ -262,19 +277,19 @@ def test_a_bad_query_fails_naming_the_cluster_index_and_cause(cluster):
     assert "HTTP 400" in message
 
 
-def test_a_missing_index_fails_naming_it(cluster):
+def test_a_missing_index_fails_naming_it(cluster, granted):
     with pytest.raises(DataSourceError, match=r"index_not_found_exception.*HTTP 404"):
-        read({"index": "test-reporting-absent", "fields": ["seq"]})
+        read({"index": "test-reporting-absent", "fields": ["seq"]}, organization_id=granted)
 
 
-def test_a_cluster_that_is_down_fails_naming_it(settings):
+def test_a_cluster_that_is_down_fails_naming_it(settings, granted):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings.ELASTICSEARCH_CLUSTERS = {"logs": f"http://elastic:secret@127.0.0.1:{port}"}
 
     with pytest.raises(DataSourceError) as failure:
-        read({"cluster": "logs", "index": "events-*", "fields": ["seq"]})
+        read({"cluster": "logs", "index": "events-*", "fields": ["seq"]}, organization_id=granted)
 
     message = str(failure.value)
     assert (
@@ -284,7 +299,7 @@ def test_a_cluster_that_is_down_fails_naming_it(settings):
     assert "secret" not in message
 
 
-def test_spooled_hits_read_back_typed(cluster, tmp_path):
+def test_spooled_hits_read_back_typed(cluster, tmp_path, granted):
     index = cluster.index(orders(3))
     path = tmp_path / "spool.csv"
 
@@ -296,7 +311,7 @@ def test_spooled_hits_read_back_typed(cluster, tmp_path):
             "sort": [{"seq": "asc"}],
         },
         parameters={},
-        organization_id=None,
+        organization_id=granted,
         path=path,
     )
 
@@ -308,11 +323,11 @@ def test_spooled_hits_read_back_typed(cluster, tmp_path):
     ]
 
 
-def test_test_gives_the_version_and_the_document_count(cluster):
+def test_test_gives_the_version_and_the_document_count(cluster, granted):
     index = cluster.index(orders(42))
 
     message = adapter.test(
-        query="", config={"index": index, "fields": ["seq"]}, organization_id=None
+        query="", config={"index": index, "fields": ["seq"]}, organization_id=granted
     )
 
     assert message.startswith("OK: Elasticsearch 8.")
@@ -360,3 +375,41 @@ def test_parameters_are_found_in_query_sort_and_aggs(settings):
     }
 
     assert adapter.parameter_names(query="", config=config) == {"since", "until", "top_n"}
+
+
+def test_a_cluster_not_granted_is_refused_before_any_request(cluster, organization, settings):
+    index = cluster.index(orders(3))
+    settings.ELASTICSEARCH_CLUSTERS = {"logs": cluster.url}
+    ConnectionGrant.objects.create(organization=organization, kind="elasticsearch", name="logs")
+    config = {"index": index, "fields": ["seq"]}
+    refusal = (
+        "The elasticsearch connection 'default' is not granted to this organisation: a superuser "
+        "grants it in the admin (Connection grants) or with ELASTICSEARCH_ORGS."
+    )
+    requests_before = len(cluster.fake.requests) if cluster.fake else 0
+
+    for attempt in (
+        lambda: adapter.validate_config(query="", config=config, organization_id=organization.pk),
+        lambda: adapter.test(query="", config=config, organization_id=organization.pk),
+        lambda: read(config, organization_id=organization.pk),
+        lambda: read(config, organization_id=None),
+    ):
+        with pytest.raises(DataSourceError) as failure:
+            attempt()
+        assert str(failure.value) == refusal
+
+    assert (len(cluster.fake.requests) if cluster.fake else 0) == requests_before
+    logs = {**config, "cluster": "logs", "sort": [{"seq": "asc"}]}
+    assert read(logs, organization_id=organization.pk)[1] == [[0], [1], [2]]
+
+
+def test_elasticsearch_orgs_grants_a_cluster_by_organisation_slug(
+    cluster, settings, organization, other_organization
+):
+    index = cluster.index(orders(2))
+    settings.REPORTING_CONNECTION_GRANTS = {"elasticsearch": {"default": ["northwind"]}}
+    config = {"index": index, "fields": ["seq"], "sort": [{"seq": "asc"}]}
+
+    assert read(config, organization_id=other_organization.pk)[1] == [[0], [1]]
+    with pytest.raises(DataSourceError, match="'default' is not granted"):
+        read(config, organization_id=organization.pk)

@@ -1,6 +1,8 @@
-"""The `redis` data source against the real Redis at REDIS_URL (skipped without it).
+"""The `redis` data source against a real Redis (skipped without REDIS_URL).
 
-Each test writes under its own key prefix in REDIS_URL's database and deletes its keys after.
+Sources read the `reporting_redis_url` database (never the cache's at REDIS_URL), through
+connections granted to the organisation. Each test writes under its own key prefix there and
+deletes its keys after.
 """
 
 import re
@@ -11,6 +13,7 @@ import redis
 
 from reporting.datasources.base import DataSourceError
 from reporting.datasources.redis import RedisAdapter
+from reporting.models import ConnectionGrant
 from reporting.tables import SpooledTable
 
 adapter = RedisAdapter()
@@ -26,9 +29,17 @@ def connections(settings) -> None:
 
 
 @pytest.fixture
-def server(redis_url, settings) -> redis.Redis:
-    settings.REPORTING_REDIS = {"default": redis_url, "other": redis_url}
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+def granted(organization) -> int:
+    """An organisation granted the Redis connections "default" and "other"."""
+    for name in ("default", "other"):
+        ConnectionGrant.objects.create(organization=organization, kind="redis", name=name)
+    return organization.pk
+
+
+@pytest.fixture
+def server(reporting_redis_url, settings) -> redis.Redis:
+    settings.REPORTING_REDIS = {"default": reporting_redis_url, "other": reporting_redis_url}
+    client = redis.Redis.from_url(reporting_redis_url, decode_responses=True)
     yield client
     client.close()
 
@@ -42,12 +53,12 @@ def prefix(server) -> str:
         server.delete(*keys[start : start + 1000])
 
 
-def read(config, parameters=None, *, batch_size=2000):
+def read(config, parameters=None, *, organization_id, batch_size=2000):
     row_stream = adapter.stream(
         query="",
         config=config,
         parameters=parameters or {},
-        organization_id=None,
+        organization_id=organization_id,
         batch_size=batch_size,
     )
     return row_stream.columns, [list(row) for batch in row_stream.batches for row in batch]
@@ -57,33 +68,35 @@ def names(columns):
     return [(column.name, column.type) for column in columns]
 
 
-def test_string_keys_read_as_key_and_utf8_value(server, prefix):
+def test_string_keys_read_as_key_and_utf8_value(server, prefix, granted):
     server.set(f"{prefix}session:1", "café")
     server.set(f"{prefix}session:2", "42")
     server.set(f"{prefix}other:1", "not matched")
 
-    columns, rows = read({"pattern": f"{prefix}session:*", "shape": "string"})
+    columns, rows = read(
+        {"pattern": f"{prefix}session:*", "shape": "string"}, organization_id=granted
+    )
 
     assert names(columns) == [("key", "string"), ("value", "string")]
     assert sorted(rows) == [[f"{prefix}session:1", "café"], [f"{prefix}session:2", "42"]]
 
 
-def test_hash_keys_read_as_one_row_with_the_listed_fields(server, prefix):
+def test_hash_keys_read_as_one_row_with_the_listed_fields(server, prefix, granted):
     server.hset(f"{prefix}user:1", mapping={"name": "Ada", "plan": "pro", "ignored": "x"})
     server.hset(f"{prefix}user:2", mapping={"name": "Linus"})
 
     config = {"pattern": f"{prefix}user:*", "shape": "hash", "fields": ["plan", "name"]}
-    columns, rows = read(config)
+    columns, rows = read(config, organization_id=granted)
 
     assert names(columns) == [("key", "string"), ("plan", "string"), ("name", "string")]
     assert sorted(rows) == [[f"{prefix}user:1", "pro", "Ada"], [f"{prefix}user:2", None, "Linus"]]
 
 
-def test_hash_fields_default_to_the_sorted_union_seen_in_a_sample(server, prefix):
+def test_hash_fields_default_to_the_sorted_union_seen_in_a_sample(server, prefix, granted):
     server.hset(f"{prefix}user:1", mapping={"name": "Ada", "plan": "pro"})
     server.hset(f"{prefix}user:2", mapping={"email": "l@example.com", "name": "Linus"})
 
-    columns, rows = read({"pattern": f"{prefix}user:*", "shape": "hash"})
+    columns, rows = read({"pattern": f"{prefix}user:*", "shape": "hash"}, organization_id=granted)
 
     assert [column.name for column in columns] == ["key", "email", "name", "plan"]
     assert sorted(rows) == [
@@ -92,10 +105,10 @@ def test_hash_fields_default_to_the_sorted_union_seen_in_a_sample(server, prefix
     ]
 
 
-def test_sorted_sets_give_members_by_score_with_numeric_scores(server, prefix):
+def test_sorted_sets_give_members_by_score_with_numeric_scores(server, prefix, granted):
     server.zadd(f"{prefix}scores", {"bea": 12.5, "al": 3, "cy": -1})
 
-    columns, rows = read({"pattern": f"{prefix}scores", "shape": "zset"})
+    columns, rows = read({"pattern": f"{prefix}scores", "shape": "zset"}, organization_id=granted)
 
     assert names(columns) == [("key", "string"), ("member", "string"), ("score", "number")]
     assert rows == [
@@ -105,23 +118,23 @@ def test_sorted_sets_give_members_by_score_with_numeric_scores(server, prefix):
     ]
 
 
-def test_lists_longer_than_one_read_give_every_element_with_its_index(server, prefix):
+def test_lists_longer_than_one_read_give_every_element_with_its_index(server, prefix, granted):
     server.rpush(f"{prefix}queue", *(f"job-{n}" for n in range(1234)))
 
-    columns, rows = read({"pattern": f"{prefix}queue", "shape": "list"})
+    columns, rows = read({"pattern": f"{prefix}queue", "shape": "list"}, organization_id=granted)
 
     assert names(columns) == [("key", "string"), ("index", "integer"), ("value", "string")]
     assert rows == [[f"{prefix}queue", n, f"job-{n}"] for n in range(1234)]
 
 
-def test_streams_give_entries_in_the_range_with_their_fields(server, prefix):
+def test_streams_give_entries_in_the_range_with_their_fields(server, prefix, granted):
     key = f"{prefix}events"
     for n in range(1, 251):
         server.xadd(key, {"kind": "click", "n": str(n)}, id=f"{n}-0")
     server.xadd(key, {"kind": "view", "n": "251", "page": "/"}, id="251-0")
 
     config = {"pattern": key, "shape": "stream", "stream_start": "(10", "stream_end": "251"}
-    columns, rows = read(config)
+    columns, rows = read(config, organization_id=granted)
 
     assert [column.name for column in columns] == ["key", "id", "kind", "n"]
     assert rows == [[key, f"{n}-0", "click", str(n)] for n in range(11, 251)] + [
@@ -129,37 +142,46 @@ def test_streams_give_entries_in_the_range_with_their_fields(server, prefix):
     ]
 
 
-def test_stream_fields_can_be_chosen(server, prefix):
+def test_stream_fields_can_be_chosen(server, prefix, granted):
     server.xadd(f"{prefix}events", {"kind": "view", "page": "/"}, id="1-0")
 
-    columns, rows = read({"pattern": f"{prefix}events", "shape": "stream", "fields": ["page"]})
+    columns, rows = read(
+        {"pattern": f"{prefix}events", "shape": "stream", "fields": ["page"]},
+        organization_id=granted,
+    )
 
     assert [column.name for column in columns] == ["key", "id", "page"]
     assert rows == [[f"{prefix}events", "1-0", "/"]]
 
 
-def test_a_parameter_with_glob_characters_matches_only_itself(server, prefix):
+def test_a_parameter_with_glob_characters_matches_only_itself(server, prefix, granted):
     server.set(f"{prefix}a*", "literal star")
     server.set(f"{prefix}ab", "must not match")
     server.set(f"{prefix}[x]?\\", "literal brackets")
     config = {"pattern": prefix + "{name}", "shape": "string"}
 
     assert adapter.parameter_names(query="", config=config) == {"name"}
-    assert read(config, {"name": "a*"})[1] == [[f"{prefix}a*", "literal star"]]
-    assert read(config, {"name": "[x]?\\"})[1] == [[f"{prefix}[x]?\\", "literal brackets"]]
-    assert read(config, {"name": "a?"})[1] == []
+    assert read(config, {"name": "a*"}, organization_id=granted)[1] == [
+        [f"{prefix}a*", "literal star"]
+    ]
+    assert read(config, {"name": "[x]?\\"}, organization_id=granted)[1] == [
+        [f"{prefix}[x]?\\", "literal brackets"]
+    ]
+    assert read(config, {"name": "a?"}, organization_id=granted)[1] == []
 
 
-def test_literal_braces_are_written_doubled_for_hash_tags(server, prefix):
+def test_literal_braces_are_written_doubled_for_hash_tags(server, prefix, granted):
     server.set(f"{prefix}user:{{42}}:name", "Ada")
 
     config = {"pattern": prefix + "user:{{{user_id}}}:*", "shape": "string"}
 
     assert adapter.parameter_names(query="", config=config) == {"user_id"}
-    assert read(config, {"user_id": 42})[1] == [[f"{prefix}user:{{42}}:name", "Ada"]]
+    assert read(config, {"user_id": 42}, organization_id=granted)[1] == [
+        [f"{prefix}user:{{42}}:name", "Ada"]
+    ]
 
 
-def test_keys_are_scanned_in_batches_and_rows_stream_in_batches(server, prefix):
+def test_keys_are_scanned_in_batches_and_rows_stream_in_batches(server, prefix, granted):
     with server.pipeline(transaction=False) as pipeline:
         for n in range(2500):
             pipeline.set(f"{prefix}k:{n}", str(n))
@@ -170,7 +192,7 @@ def test_keys_are_scanned_in_batches_and_rows_stream_in_batches(server, prefix):
         query="",
         config={"pattern": f"{prefix}k:*", "shape": "string"},
         parameters={},
-        organization_id=None,
+        organization_id=granted,
         batch_size=1000,
     )
     batches = [list(batch) for batch in row_stream.batches]
@@ -181,15 +203,17 @@ def test_keys_are_scanned_in_batches_and_rows_stream_in_batches(server, prefix):
     assert sorted(int(value) for batch in batches for _, value in batch) == list(range(2500))
 
 
-def test_limit_caps_the_rows(server, prefix):
+def test_limit_caps_the_rows(server, prefix, granted):
     server.rpush(f"{prefix}queue", *range(50))
 
-    _, rows = read({"pattern": f"{prefix}queue", "shape": "list", "limit": 7})
+    _, rows = read(
+        {"pattern": f"{prefix}queue", "shape": "list", "limit": 7}, organization_id=granted
+    )
 
     assert [index for _, index, _ in rows] == list(range(7))
 
 
-def test_spooled_rows_read_back_typed(server, prefix, tmp_path):
+def test_spooled_rows_read_back_typed(server, prefix, tmp_path, granted):
     server.zadd(f"{prefix}scores", {"al": 3, "bea": 12.5})
     path = tmp_path / "redis.csv"
 
@@ -197,7 +221,7 @@ def test_spooled_rows_read_back_typed(server, prefix, tmp_path):
         query="",
         config={"pattern": f"{prefix}scores", "shape": "zset"},
         parameters={},
-        organization_id=None,
+        organization_id=granted,
         path=path,
     )
 
@@ -206,11 +230,14 @@ def test_spooled_rows_read_back_typed(server, prefix, tmp_path):
     assert list(table.rows()) == [[f"{prefix}scores", "al", 3.0], [f"{prefix}scores", "bea", 12.5]]
 
 
-def test_a_key_of_another_type_fails_naming_the_key_and_its_type(server, prefix):
+def test_a_key_of_another_type_fails_naming_the_key_and_its_type(server, prefix, granted):
     server.set(f"{prefix}user:1", "a string")
 
     with pytest.raises(DataSourceError) as failure:
-        read({"pattern": f"{prefix}user:*", "shape": "hash", "fields": ["name"]})
+        read(
+            {"pattern": f"{prefix}user:*", "shape": "hash", "fields": ["name"]},
+            organization_id=granted,
+        )
 
     assert str(failure.value) == (
         f"The key '{prefix}user:1' holds a string, not a hash: the pattern '{prefix}user:*' "
@@ -218,24 +245,24 @@ def test_a_key_of_another_type_fails_naming_the_key_and_its_type(server, prefix)
     )
 
 
-def test_test_reports_the_version_and_the_matching_key_count(server, prefix):
+def test_test_reports_the_version_and_the_matching_key_count(server, prefix, granted):
     server.mset({f"{prefix}s:{n}": "x" for n in range(3)})
     version = server.info("server")["redis_version"]
 
     message = adapter.test(
-        query="", config={"pattern": prefix + "s:{n}", "shape": "string"}, organization_id=None
+        query="", config={"pattern": prefix + "s:{n}", "shape": "string"}, organization_id=granted
     )
 
     assert message.startswith(f"OK: Redis {version}; 3 of ")
     assert message.endswith(f" keys match '{prefix}s:*'")
 
 
-def test_test_fails_when_the_pattern_matches_keys_of_another_type(server, prefix):
+def test_test_fails_when_the_pattern_matches_keys_of_another_type(server, prefix, granted):
     server.rpush(f"{prefix}queue", "job")
 
     with pytest.raises(DataSourceError, match="holds a list, not a zset"):
         adapter.test(
-            query="", config={"pattern": f"{prefix}queue", "shape": "zset"}, organization_id=None
+            query="", config={"pattern": f"{prefix}queue", "shape": "zset"}, organization_id=granted
         )
 
 
@@ -250,19 +277,23 @@ def test_an_unknown_connection_is_refused_naming_the_known_ones(connections):
     )
 
 
-def test_a_refused_connection_is_a_data_source_error(settings):
+def test_a_refused_connection_is_a_data_source_error(settings, granted):
     settings.REPORTING_REDIS = {"default": "redis://127.0.0.1:1/0"}
 
     with pytest.raises(DataSourceError) as failure:
-        read({"pattern": "*", "shape": "string"})
+        read({"pattern": "*", "shape": "string"}, organization_id=granted)
 
     assert str(failure.value).startswith("Redis connection 'default' could not be reached: ")
     assert "127.0.0.1:1" in str(failure.value)
 
 
-def test_a_missing_parameter_value_is_a_data_source_error(connections):
+def test_a_missing_parameter_value_is_a_data_source_error(connections, granted):
     with pytest.raises(DataSourceError, match="needs a value for the parameter 'site'"):
-        read({"pattern": "sessions:{site}:*", "shape": "string"}, {"site": None})
+        read(
+            {"pattern": "sessions:{site}:*", "shape": "string"},
+            {"site": None},
+            organization_id=granted,
+        )
 
 
 @pytest.mark.parametrize(
@@ -290,3 +321,62 @@ def test_a_query_is_refused(connections):
         adapter.validate_config(
             query="KEYS *", config={"pattern": "*", "shape": "string"}, organization_id=None
         )
+
+
+def test_a_connection_not_granted_is_refused_before_any_key_is_read(
+    server, prefix, organization, other_organization
+):
+    server.set(f"{prefix}secret", "theirs")
+    ConnectionGrant.objects.create(organization=other_organization, kind="redis", name="default")
+    config = {"pattern": f"{prefix}*", "shape": "string"}
+    refusal = (
+        "The redis connection 'default' is not granted to this organisation: a superuser grants "
+        "it in the admin (Connection grants) or with REPORTING_REDIS_ORGS."
+    )
+    scans_before = server.info("commandstats").get("cmdstat_scan", {}).get("calls", 0)
+
+    for attempt in (
+        lambda: adapter.validate_config(query="", config=config, organization_id=organization.pk),
+        lambda: adapter.test(query="", config=config, organization_id=organization.pk),
+        lambda: read(config, organization_id=organization.pk),
+        lambda: read(config, organization_id=None),
+    ):
+        with pytest.raises(DataSourceError) as failure:
+            attempt()
+        assert str(failure.value) == refusal
+
+    assert server.info("commandstats").get("cmdstat_scan", {}).get("calls", 0) == scans_before
+    assert read(config, organization_id=other_organization.pk)[1] == [[f"{prefix}secret", "theirs"]]
+
+
+def test_the_setting_beside_the_url_grants_by_organisation_slug(
+    server, prefix, settings, organization, other_organization
+):
+    server.set(f"{prefix}k", "v")
+    settings.REPORTING_CONNECTION_GRANTS = {"redis": {"other": ["acme"]}}
+
+    assert read(
+        {"connection": "other", "pattern": f"{prefix}*", "shape": "string"},
+        organization_id=organization.pk,
+    )[1] == [[f"{prefix}k", "v"]]
+    with pytest.raises(DataSourceError, match="with REPORTING_REDIS_OTHER_ORGS"):
+        read(
+            {"connection": "other", "pattern": f"{prefix}*", "shape": "string"},
+            organization_id=other_organization.pk,
+        )
+    with pytest.raises(DataSourceError, match="'default' is not granted"):
+        read({"pattern": f"{prefix}*", "shape": "string"}, organization_id=organization.pk)
+
+
+def test_no_connection_is_configured_unless_reporting_redis_url_is_set(settings, organization):
+    settings.REPORTING_REDIS = {}
+
+    with pytest.raises(DataSourceError) as failure:
+        adapter.validate_config(
+            query="", config={"pattern": "*", "shape": "string"}, organization_id=organization.pk
+        )
+
+    assert str(failure.value) == (
+        "Unknown Redis connection 'default': none is configured (declared with "
+        "REPORTING_REDIS_URL and REPORTING_REDIS_<NAME>_URL)."
+    )

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from reporting.models import (
     AccessAction,
+    ConnectionGrant,
     ExecutionStatus,
     ReportAccessLog,
     ReportExecution,
@@ -265,11 +266,12 @@ def test_the_demo_reports_of_make_run_succeed(organization, viewer):
 
 
 @runs_reports
-def test_a_redis_source_report_runs_end_to_end(organization, viewer, redis_url, settings):
+def test_a_redis_source_report_runs_end_to_end(organization, viewer, reporting_redis_url, settings):
     import redis as redis_client
 
-    settings.REPORTING_REDIS = {"default": redis_url}
-    server = redis_client.Redis.from_url(redis_url)
+    settings.REPORTING_REDIS = {"default": reporting_redis_url}
+    ConnectionGrant.objects.create(organization=organization, kind="redis", name="default")
+    server = redis_client.Redis.from_url(reporting_redis_url)
     prefix = f"test-e2e-{organization.pk.hex[:8]}"
     for n in range(3):
         server.hset(f"{prefix}:member:{n}", mapping={"name": f"Member {n}", "visits": n * 2})

@@ -6,8 +6,10 @@ There is no query; the config says what to read:
      "fields": ["user", "started_at"], "limit": 100000}
 
 - `connection`: a name in settings.REPORTING_REDIS ("default", the default, is
-  REPORTING_REDIS_URL or else REDIS_URL; REPORTING_REDIS_<NAME>_URL adds "<name>"). URLs and
-  passwords stay in the environment, never in the database.
+  REPORTING_REDIS_URL; REPORTING_REDIS_<NAME>_URL adds "<name>"; none is configured unless set,
+  and none may be the service's own cache, broker or result backend). URLs and passwords stay
+  in the environment, never in the database. The organisation must be granted the connection
+  (reporting.connections), checked when the source is saved, tested and read.
 - `pattern` (required): a Redis glob (`*`, `?`, `[abc]`, `\\` escapes). `{name}` is replaced by
   the parameter `name`'s value as text with `\\ * ? [ ]` escaped, so a value only ever matches
   itself; a parameter without a value is an error. Literal braces (Redis Cluster hash tags) are
@@ -47,6 +49,7 @@ from typing import Any
 
 import redis
 
+from reporting.connections import connection_check
 from reporting.datasources.base import RowStream, SpoolsItsStream, batched
 from reporting.datasources.redis.client import (
     SCAN_COUNT,
@@ -66,7 +69,7 @@ class RedisAdapter(SpoolsItsStream):
     def validate_config(
         self, *, query: str, config: Mapping[str, Any], organization_id: Any
     ) -> None:
-        _source(query, config)
+        _granted_source(query, config, organization_id)
 
     def parameter_names(self, *, query: str, config: Mapping[str, Any]) -> set[str]:
         return _source(query, config).pattern.names
@@ -80,7 +83,7 @@ class RedisAdapter(SpoolsItsStream):
         organization_id: Any,
         batch_size: int = 2000,
     ) -> RowStream:
-        source = _source(query, config)
+        source = _granted_source(query, config, organization_id)
         pattern = source.pattern.filled(parameters)
         shape = _shape(source, pattern)
         return RowStream(
@@ -89,7 +92,7 @@ class RedisAdapter(SpoolsItsStream):
 
     def test(self, *, query: str, config: Mapping[str, Any], organization_id: Any) -> str:
         """Pings, and counts the keys matching the pattern (any value for each parameter)."""
-        source = _source(query, config)
+        source = _granted_source(query, config, organization_id)
         pattern = source.pattern.any_values()
         with _client(source) as client:
             version = client.info("server").get("redis_version", "of unknown version")
@@ -99,6 +102,12 @@ class RedisAdapter(SpoolsItsStream):
                 _type_check(client, source, pattern, first_key)
         matching = f"{count:,}" if complete else f"at least {count:,}"
         return f"OK: Redis {version}; {matching} of {total:,} keys match {pattern!r}"
+
+
+def _granted_source(query: str, config: Mapping[str, Any], organization_id: Any) -> RedisSource:
+    source = _source(query, config)
+    connection_check(organization_id=organization_id, kind="redis", name=source.connection)
+    return source
 
 
 def _batches(

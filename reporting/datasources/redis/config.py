@@ -14,7 +14,7 @@ from reporting.tables import spool_text
 
 SHAPES = ("string", "hash", "zset", "list", "stream")
 CONFIG_KEYS = {
-    "connection": 'a name in settings.REPORTING_REDIS, "default" by default',
+    "connection": 'a granted name in settings.REPORTING_REDIS, "default" by default',
     "pattern": "the key pattern, {name} for a parameter's value",
     "shape": ", ".join(SHAPES),
     "fields": "hash or stream fields to read as columns",
@@ -99,11 +99,14 @@ def _keys_for_shape_check(config: Mapping[str, Any], shape: str) -> None:
 def _connection(name: Any) -> tuple[str, str]:
     connections = settings.REPORTING_REDIS
     if not isinstance(name, str) or not connections.get(name):
-        choices = ", ".join(sorted(key for key, url in connections.items() if url)) or "none"
-        raise DataSourceError(
-            f"Unknown Redis connection {name!r}: choose one of {choices} (further ones are "
-            "declared with REPORTING_REDIS_<NAME>_URL in the environment)."
+        choices = ", ".join(sorted(key for key, url in connections.items() if url))
+        declared = "declared with REPORTING_REDIS_URL and REPORTING_REDIS_<NAME>_URL"
+        known = (
+            f"choose one of {choices} (further ones are {declared})"
+            if choices
+            else f"none is configured ({declared})"
         )
+        raise DataSourceError(f"Unknown Redis connection {name!r}: {known}.")
     return name, connections[name]
 
 
