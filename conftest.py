@@ -281,8 +281,12 @@ def celery_worker_process(redis_url):
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup):
-    """Close every connection (the `reporting` alias's too) so the test database can be dropped."""
+    """Close every connection (the `reporting` alias's too) so the test database can be dropped,
+    and drop the PostgreSQL roles its organisations had: roles belong to the whole cluster."""
     yield
     from django.db import connections
 
+    from accounts.database_roles import roles_drop_all
+
+    roles_drop_all()
     connections.close_all()

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from accounts.models import Membership, Organization
+from accounts.services import organization_delete, organization_save
 
 
 class MembershipInline(admin.TabularInline):
@@ -16,6 +17,16 @@ class OrganizationAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["id", "created_at"]
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change) -> None:
+        organization_save(organization=obj)
+
+    def delete_model(self, request, obj) -> None:
+        organization_delete(organization=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for organization in queryset:
+            organization_delete(organization=organization)
 
 
 @admin.register(Membership)

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from accounts.database_roles import organization_role_drop, organization_role_ensure
 from accounts.models import Membership, Organization, Role
 
 DEMO_USERNAME = "demo"
@@ -19,9 +20,23 @@ class DemoLogin:
 
 def organization_create(*, name: str, slug: str, time_zone: str = "UTC") -> Organization:
     organization = Organization(name=name, slug=slug, time_zone=time_zone)
+    return organization_save(organization=organization)
+
+
+def organization_save(*, organization: Organization) -> Organization:
+    """A new or changed organisation; a new one gets its report SQL role (PostgreSQL)."""
     organization.full_clean()
     organization.save()
+    organization_role_ensure(organization_id=organization.pk)
     return organization
+
+
+@transaction.atomic
+def organization_delete(*, organization: Organization) -> None:
+    """The organisation with everything it owns, and its report SQL role."""
+    organization_id = organization.pk
+    organization.delete()
+    transaction.on_commit(lambda: organization_role_drop(organization_id=organization_id))
 
 
 def membership_set(*, user: AbstractBaseUser, organization: Organization, role: Role) -> Membership:

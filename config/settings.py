@@ -294,6 +294,11 @@ ANALYTICS_PSEUDONYMIZE_KEY = env_str("ANALYTICS_PSEUDONYMIZE_KEY", SECRET_KEY)
 # Days usage events are kept (a daily task deletes older ones); 0 keeps them for ever.
 ANALYTICS_EVENT_RETENTION_DAYS = env_int("ANALYTICS_EVENT_RETENTION_DAYS", 0)
 REPORT_QUERY_TIMEOUT = env_int("REPORT_QUERY_TIMEOUT", 300, minimum=1)  # seconds
+# Report SQL on PostgreSQL runs as one login role per organisation (accounts/database_roles.py):
+# their passwords are derived from this key (SECRET_KEY when unset); at most this many
+# connections per organisation at once.
+REPORTING_ROLE_KEY = env_str("REPORTING_ROLE_KEY", "")
+REPORTING_ROLE_CONNECTION_LIMIT = env_int("REPORTING_ROLE_CONNECTION_LIMIT", 10, minimum=1)
 REPORT_PDF_MAX_ROWS = env_int("REPORT_PDF_MAX_ROWS", 10_000, minimum=1)
 REPORT_LINK_MAX_AGE_DAYS = env_int("REPORT_LINK_MAX_AGE_DAYS", 7, minimum=1)
 # The address people reach this service at, for links in e-mails and webhooks.

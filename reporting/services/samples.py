@@ -10,15 +10,25 @@ from reporting.models import CatchUp, DataSource, ReportSchedule, ReportTemplate
 from reporting.services.schedules import schedule_create
 from reporting.services.templates import data_source_create, template_create
 
+# Both demo sources read the reporting schema (README: "The reporting schema"), as any report
+# author's SQL does. The month is compared as text so the same query runs on PostgreSQL
+# (timestamps as text in UTC, which report SQL runs in) and SQLite (stored as text).
 DEMO_INVOICES_SQL = """\
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120)
-SELECT i AS invoice,
-       'Member ' || ((i * 7) %% 23 + 1) AS member,
-       ((i * 1375) %% 9000 + 1500) / 100.0 AS amount,
-       %(year)s AS year,
-       %(month)s AS month
-FROM n
-ORDER BY i"""
+SELECT transaction_id AS invoice,
+       customer_id AS member,
+       revenue_source AS source,
+       payment_method,
+       amount,
+       currency,
+       timestamp AS paid_at
+FROM revenue_transactions
+WHERE substr(CAST(timestamp AS TEXT), 1, 7) = CAST(%(year)s AS TEXT) || '-' || %(month)s
+ORDER BY timestamp, transaction_id"""
+
+DEMO_MEMBERS_SQL = """\
+SELECT username, email, role, member_since AS joined_at
+FROM members
+ORDER BY username"""
 
 MONTH_SCHEMA = {
     "type": "object",
@@ -41,16 +51,16 @@ def sample_reports_load(*, organization: Organization) -> list[ReportTemplate]:
         name="Demo invoices",
         source_type="database",
         query=DEMO_INVOICES_SQL,
-        description="Generated invoices for the month asked for (no real table needed).",
+        description="Payments received in the month asked for (reporting.revenue_transactions).",
     )
     members = DataSource.objects.filter(organization=organization, name="Members").first()
     members = members or data_source_create(
         organization=organization,
         created_by=None,
         name="Members",
-        source_type="dataset",
-        config={"dataset": "organization_members"},
-        description="Who belongs to the organisation.",
+        source_type="database",
+        query=DEMO_MEMBERS_SQL,
+        description="Who belongs to the organisation (reporting.members).",
     )
     templates = []
     if not existing.filter(slug="monthly-billing-summary").exists():

@@ -311,7 +311,7 @@ def test_the_secret_never_shows_in_errors_even_when_the_server_echoes_it(api_ser
 
     for attempt in (
         lambda: rows_of(secret_config(api_server)),
-        lambda: adapter.test(query="", config=secret_config(api_server)),
+        lambda: adapter.test(query="", config=secret_config(api_server), organization_id=None),
     ):
         with pytest.raises(DataSourceError) as failure:
             attempt()

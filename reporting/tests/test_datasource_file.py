@@ -181,7 +181,10 @@ def test_an_upload_outside_the_uploads_folder_is_refused(media):
 
     for name in ("logos/acme.csv", "data-sources/../logos/acme.csv", "/etc/passwd"):
         message = failure(
-            adapter.validate_config, query="", config={"upload": name, "format": "csv"}
+            adapter.validate_config,
+            query="",
+            config={"upload": name, "format": "csv"},
+            organization_id=None,
         )
         assert "is not a file uploaded to a data source" in message
         assert "is not a file uploaded" in stream_failure({"upload": name, "format": "csv"})
@@ -429,7 +432,7 @@ def test_filters_on_xlsx_dates_and_numbers(data_dir):
 def test_paths_that_leave_the_data_folder_are_refused(data_dir, path, why):
     config = {"path": path, "format": "csv"}
 
-    assert why in failure(adapter.validate_config, query="", config=config)
+    assert why in failure(adapter.validate_config, query="", config=config, organization_id=None)
     assert why in stream_failure(config)
 
 
@@ -441,7 +444,9 @@ def test_a_symlink_that_leads_outside_the_data_folder_is_refused(data_dir, tmp_p
     message = "leads outside REPORT_DATA_DIR"
 
     for path in ("innocent.csv", "linked/secret.csv"):
-        assert message in failure(adapter.validate_config, query="", config={"path": path})
+        assert message in failure(
+            adapter.validate_config, query="", config={"path": path}, organization_id=None
+        )
         assert message in stream_failure({"path": path})
 
 
@@ -454,7 +459,9 @@ def test_the_path_is_checked_again_when_the_file_is_read(data_dir, tmp_path):
     (data_dir / "sales.csv").symlink_to(tmp_path / "secret.csv")
 
     assert "leads outside REPORT_DATA_DIR" in stream_failure(config)
-    assert "leads outside REPORT_DATA_DIR" in failure(adapter.test, query="", config=config)
+    assert "leads outside REPORT_DATA_DIR" in failure(
+        adapter.test, query="", config=config, organization_id=None
+    )
 
 
 def test_a_symlink_inside_the_data_folder_is_followed(data_dir):
@@ -545,11 +552,15 @@ def test_a_later_value_that_does_not_fit_the_inferred_type_names_its_line(data_d
     ],
 )
 def test_configs_that_can_never_work_are_refused(data_dir, config, message):
-    assert message in failure(adapter.validate_config, query="", config=config)
+    assert message in failure(
+        adapter.validate_config, query="", config=config, organization_id=None
+    )
 
 
 def test_a_query_is_refused(data_dir):
-    message = failure(adapter.validate_config, query="SELECT 1", config={"path": "a.csv"})
+    message = failure(
+        adapter.validate_config, query="SELECT 1", config={"path": "a.csv"}, organization_id=None
+    )
 
     assert message == "A file data source takes no query: its config names the file."
 

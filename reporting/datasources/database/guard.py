@@ -1,24 +1,19 @@
-"""The guard around report SQL: read-only, time-limited, and failures put in words.
+"""The time limit on report SQL, and its failures put in words (the fences: sessions.py)."""
 
-PostgreSQL: a read-only transaction (a savepoint when the caller is in one) with
-`SET LOCAL statement_timeout`, time zone UTC and ISO dates, always rolled back at the end.
-SQLite: `PRAGMA query_only` (restored afterwards); a progress handler interrupts a statement that
-runs past the timeout. No transaction is opened on SQLite: its IMMEDIATE transactions would lock
-out writers, and one statement already reads one snapshot.
-"""
-
+import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import Error, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import Error
 
 from reporting.datasources.base import DataSourceError
+from reporting.reporting_schema import VIEW_NAMES, instead_of
 
 _QUERY_CANCELED, _READ_ONLY_TRANSACTION, _FEATURE_NOT_SUPPORTED = "57014", "25006", "0A000"
-_SQLITE_READONLY = 8
+_INSUFFICIENT_PRIVILEGE, _UNDEFINED_TABLE = "42501", "42P01"
+_SQLITE_READONLY, _SQLITE_AUTH = 8, 23
+_DENIED_TABLE = re.compile(r"permission denied for (?:table|view|relation|sequence) (\S+)")
+_MISSING_TABLE = re.compile(r'relation "(?:public\.)?([^"]+)" does not exist')
 
 
 @dataclass
@@ -38,57 +33,8 @@ class Guard:
         return 1
 
 
-@contextmanager
-def guarded(connection: BaseDatabaseWrapper, guard: Guard) -> Iterator[None]:
-    read_only = {"postgresql": _postgresql_read_only, "sqlite": _sqlite_read_only}.get(
-        connection.vendor
-    )
-    if read_only is None:
-        raise DataSourceError(
-            f"The reporting database {connection.alias!r} is {connection.display_name}: "
-            "report SQL runs on PostgreSQL or SQLite."
-        )
-    try:
-        with read_only(connection, guard):
-            yield
-    except (Error, connection.Database.Error) as error:
-        raise _failure(error, guard) from error
-
-
-@contextmanager
-def _postgresql_read_only(connection: BaseDatabaseWrapper, guard: Guard) -> Iterator[None]:
-    with transaction.atomic(using=connection.alias):
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SET TRANSACTION READ ONLY; SET LOCAL TIME ZONE 'UTC'; "
-                    "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL standard_conforming_strings = on; "
-                    "SELECT set_config('statement_timeout', %s, true)",
-                    [f"{guard.timeout}s"],
-                )
-            yield
-        finally:
-            # Nothing to keep; when this is a savepoint, rolling it back also ends the read-only
-            # mode and the SET LOCALs, which would otherwise last to the caller's commit.
-            transaction.set_rollback(True, using=connection.alias)
-
-
-@contextmanager
-def _sqlite_read_only(connection: BaseDatabaseWrapper, guard: Guard) -> Iterator[None]:
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA query_only")
-        (was_query_only,) = cursor.fetchone()
-        cursor.execute("PRAGMA query_only = ON")
-    connection.connection.set_progress_handler(guard.interrupt_when_late, 10_000)
-    try:
-        yield
-    finally:
-        connection.connection.set_progress_handler(None, 0)
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA query_only = {'ON' if was_query_only else 'OFF'}")
-
-
-def _failure(error: Exception, guard: Guard) -> DataSourceError:
+def failure(error: Exception, guard: Guard, denied: list[str]) -> DataSourceError:
+    """`denied`: what SQLite's authorizer refused ("table:auth_user", "function:…", …)."""
     cause = error.__cause__ if isinstance(error, Error) and error.__cause__ else error
     message = str(cause).strip()
     pgcode = getattr(cause, "pgcode", None)
@@ -103,4 +49,25 @@ def _failure(error: Exception, guard: Guard) -> DataSourceError:
         or (pgcode == _FEATURE_NOT_SUPPORTED and "data-modifying" in message)
     ):
         return DataSourceError(f"The query tried to write: {message}")
+    if pgcode == _INSUFFICIENT_PRIVILEGE or sqlite_code == _SQLITE_AUTH or denied:
+        return DataSourceError(_refusal(message, denied))
+    missing = _MISSING_TABLE.search(message) if pgcode == _UNDEFINED_TABLE else None
+    if missing:
+        return DataSourceError(f"The query failed: {instead_of(missing[1])}")
     return DataSourceError(f"The query failed: {message}")
+
+
+def _refusal(message: str, denied: list[str]) -> str:
+    refused = "The query was refused"
+    found = _DENIED_TABLE.search(message)
+    table = found[1].strip('"') if found else None
+    if table and table not in VIEW_NAMES:
+        return f"{refused}: {instead_of(table)}"
+    for what in [] if table else denied:
+        kind, _, name = what.partition(":")
+        if kind == "table":
+            return f"{refused}: {instead_of(name)}"
+        if kind == "function":
+            return f"{refused}: the function {name}() is not allowed in report SQL."
+        return f"{refused} ({name}): report SQL only reads the reporting schema."
+    return f"{refused}: {message}. Report SQL only reads the reporting schema."

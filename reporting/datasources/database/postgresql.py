@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg2 import sql
 
 from reporting.datasources.database.guard import Guard
@@ -32,7 +31,7 @@ _TEXT = {18, 19, 25, 705, 1042, 1043}  # char, name, text, unknown, bpchar, varc
 
 
 def rows(
-    connection: BaseDatabaseWrapper,
+    connection: Any,  # psycopg2's
     statement: str,
     values: dict[str, Any],
     batch_size: int,
@@ -43,7 +42,7 @@ def rows(
     with connection.cursor() as cursor:
         described = describe(cursor, statement, values, guard)
     select = _select(statement, described, for_copy=False)
-    with connection.connection.cursor(name=f"report_{uuid.uuid4().hex}") as cursor:
+    with connection.cursor(name=f"report_{uuid.uuid4().hex}") as cursor:
         cursor.itersize = batch_size
         cursor.execute(select, values)
         yield _columns(described)
@@ -52,7 +51,7 @@ def rows(
 
 
 def copy(
-    connection: BaseDatabaseWrapper,
+    connection: Any,  # psycopg2's
     statement: str,
     values: dict[str, Any],
     path: Path,
