@@ -1,13 +1,23 @@
-"""Webhook delivery: a signed JSON POST.
+"""Webhook delivery: a signed JSON POST, signed per the Standard Webhooks specification.
 
 Config: {"url": "https://…", "secret": "…" (write-only, at least 16 characters)}.
-Headers: `X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the secret>`,
-`X-Delivery-Id` (the same on every retry: receivers drop duplicates by it) and
-`X-Delivery-Timestamp` (unix seconds of this attempt). Any 2xx is success; redirects are not
-followed. The request goes to the addresses the outbound check approved, so a DNS answer that
-changes between the check and the connection cannot point it at an internal host.
+Headers (https://www.standardwebhooks.com):
+  `webhook-id`         the delivery's id, the same on every retry: receivers drop duplicates by it
+  `webhook-timestamp`  unix seconds of this attempt
+  `webhook-signature`  `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`
+The signing key is the secret's UTF-8 bytes, or, for a secret written `whsec_<base64>` as the
+specification issues them, the decoded bytes; so a receiver verifies with
+`standardwebhooks.Webhook(secret.encode())`, or `Webhook(secret)` for a `whsec_` secret.
+Deprecated, sent for one more release: `X-Signature-256: sha256=<hex HMAC-SHA256 of the raw
+body with the secret's UTF-8 bytes>` (no timestamp: replayable), `X-Delivery-Id` and
+`X-Delivery-Timestamp` (the same values as `webhook-id` and `webhook-timestamp`).
+Any 2xx is success; redirects are not followed. The request goes to the addresses the outbound
+check approved, so a DNS answer that changes between the check and the connection cannot point
+it at an internal host.
 """
 
+import base64
+import binascii
 import hashlib
 import hmac
 import http.client
@@ -36,6 +46,7 @@ from delivery.channels.base import (
 
 USER_AGENT = "ReportingHub-Webhook/1"
 MIN_SECRET_LENGTH = 16
+WHSEC_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2000
 RESPONSE_EXCERPT = 200
 
@@ -98,7 +109,38 @@ def webhook_payload(message: DeliveryMessage) -> dict:
 
 
 def signature(secret: str, body: bytes) -> str:
+    """The deprecated `X-Signature-256` value: the body alone, so a capture replays forever."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signing_key(secret: str) -> bytes:
+    """The Standard Webhooks key: a `whsec_<base64>` secret's decoded bytes, else its UTF-8."""
+    if not secret.startswith(WHSEC_PREFIX):
+        return secret.encode()
+    # Padding optional, as the standard's own libraries read it.
+    encoded = secret.removeprefix(WHSEC_PREFIX).rstrip("=")
+    return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+
+
+def standard_signature(secret: str, *, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256>` of `{id}.{timestamp}.{body}`, per Standard Webhooks."""
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(secret: str, *, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The signature headers of one attempt: the standard ones and the deprecated ones."""
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_signature(
+            secret, webhook_id=webhook_id, timestamp=timestamp, body=body
+        ),
+        "X-Signature-256": signature(secret, body),
+        "X-Delivery-Id": webhook_id,
+        "X-Delivery-Timestamp": str(timestamp),
+    }
 
 
 def _url_problems(url: object) -> list[str]:
@@ -118,6 +160,10 @@ def _url_problems(url: object) -> list[str]:
 def _secret_problems(secret: object) -> list[str]:
     if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
         return [f"Give a secret of at least {MIN_SECRET_LENGTH} characters."]
+    try:
+        signing_key(secret)
+    except binascii.Error:
+        return [f"A secret that starts with {WHSEC_PREFIX} must be base64 after it."]
     return []
 
 
@@ -130,9 +176,7 @@ def _post(url: str, secret: str, body: bytes, delivery_id: str) -> DeliveryResul
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Signature-256": signature(secret, body),
-        "X-Delivery-Id": delivery_id,
-        "X-Delivery-Timestamp": str(int(time.time())),
+        **signed_headers(secret, webhook_id=delivery_id, timestamp=int(time.time()), body=body),
     }
     connection = pinned_connection(
         parts.scheme,

@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
+import time_machine
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -27,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from django.core.mail.backends.base import BaseEmailBackend
 from moto.server import ThreadedMotoServer
 from pypdf import PdfReader
+from standardwebhooks import Webhook, WebhookVerificationError
 from weasyprint import HTML
 
 from delivery.channels import CHANNELS, get_channel
@@ -314,12 +316,85 @@ def test_webhook_body_is_signed_with_the_secret_and_carries_the_report(
     assert result.response_status == 200
 
 
+def test_webhook_delivery_passes_the_standard_webhooks_verifier(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    config = webhook_config(webhook_receiver.url("/hook"))
+
+    get_channel("webhook").deliver(config, report_message([]))
+
+    (received,) = webhook_receiver.requests
+    assert received.headers["webhook-id"] == "dlv-42-7"
+    assert abs(int(received.headers["webhook-timestamp"]) - time.time()) < 60
+    assert received.headers["webhook-signature"].startswith("v1,")
+    payload = Webhook(SECRET.encode()).verify(received.body, received.headers)
+    assert payload["execution_id"] == 42
+
+
+def test_webhook_replayed_after_the_tolerance_is_rejected_by_the_standard_verifier(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    config = webhook_config(webhook_receiver.url("/hook"))
+    get_channel("webhook").deliver(config, report_message([]))
+    (captured,) = webhook_receiver.requests
+    sent_at = datetime.fromtimestamp(int(captured.headers["webhook-timestamp"]), UTC)
+
+    later = time_machine.travel(sent_at + timedelta(minutes=5, seconds=2), tick=False)
+    with later, pytest.raises(WebhookVerificationError, match="too old"):
+        Webhook(SECRET.encode()).verify(captured.body, captured.headers)
+    with time_machine.travel(sent_at + timedelta(minutes=4), tick=False):
+        Webhook(SECRET.encode()).verify(captured.body, captured.headers)
+
+
+def test_webhook_with_a_tampered_body_or_a_moved_timestamp_is_rejected(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    config = webhook_config(webhook_receiver.url("/hook"))
+    get_channel("webhook").deliver(config, report_message([]))
+    (captured,) = webhook_receiver.requests
+    verifier = Webhook(SECRET.encode())
+    tampered = captured.body.replace(b'"row_count": 2', b'"row_count": 3')
+    assert tampered != captured.body
+
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        verifier.verify(tampered, captured.headers)
+    refreshed = {**captured.headers, "webhook-timestamp": str(int(time.time()) + 1)}
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        verifier.verify(captured.body, refreshed)
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        Webhook(b"another-secret-of-some-length").verify(captured.body, captured.headers)
+
+
+def test_webhook_whsec_secret_is_the_standard_base64_key(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    config = get_channel("webhook").config_validate(
+        {"url": webhook_receiver.url("/hook"), "secret": whsec},
+        allowed_email_domains=[],
+        organization_id=ORGANIZATION_ID,
+    )
+
+    get_channel("webhook").deliver(config, report_message([]))
+
+    (received,) = webhook_receiver.requests
+    assert Webhook(whsec).verify(received.body, received.headers)["execution_id"] == 42
+    with pytest.raises(ConfigError) as refused:
+        get_channel("webhook").config_validate(
+            {"url": webhook_receiver.url("/hook"), "secret": "whsec_not*base64*at*all"},
+            allowed_email_domains=[],
+            organization_id=ORGANIZATION_ID,
+        )
+    assert list(refused.value.config_errors) == ["secret"]
+
+
 def test_webhook_retry_sends_the_same_delivery_id(webhook_receiver: WebhookReceiver) -> None:
     config = webhook_config(webhook_receiver.url("/hook"))
 
     for _ in range(2):
         get_channel("webhook").deliver(config, report_message([]))
 
+    assert [r.headers["webhook-id"] for r in webhook_receiver.requests] == ["dlv-42-7"] * 2
     assert [r.headers["X-Delivery-Id"] for r in webhook_receiver.requests] == ["dlv-42-7"] * 2
 
 
@@ -411,6 +486,7 @@ def test_webhook_test_message_is_signed(webhook_receiver: WebhookReceiver) -> No
     assert received.headers["X-Signature-256"] == f"sha256={expected}"
     assert json.loads(received.body)["status"] == "test"
     assert received.headers["X-Delivery-Id"].startswith("test-")
+    assert Webhook(SECRET.encode()).verify(received.body, received.headers)["status"] == "test"
 
 
 def self_signed_certificate(folder: Path, host: str) -> tuple[Path, Path]:
