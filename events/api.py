@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import IsOrgAdmin, IsOrgViewer
+from config.csv_formulas import cell_neutralize
 from events import selectors, services
 from events.ingestion import IngestResult
 from events.models import (
@@ -277,6 +278,10 @@ def csv_response(rows: QuerySet, columns: list[str], *, filename: str) -> Stream
 
 
 def _cell(value):
+    """Text cells neutralised against spreadsheet formulas (config.csv_formulas); numbers,
+    dates and JSON objects and lists (which start with `{` or `[`) are written as they are."""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str):
+        return cell_neutralize(value)
     return value

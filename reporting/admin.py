@@ -172,6 +172,7 @@ class ReportTemplateForm(forms.ModelForm):
             "charts",
             "is_public",
             "run_role",
+            "csv_formula_escaping",
         ]
 
     def clean(self):

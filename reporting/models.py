@@ -102,6 +102,12 @@ class ReportTemplate(models.Model):
         help_text="The least role that may see and run this template, its executions and "
         "outputs (a viewer also needs it public).",
     )
+    csv_formula_escaping = models.BooleanField(
+        default=True,
+        help_text="CSV outputs: write text cells that start with = + - @ tab or CR with a "
+        "leading ' so spreadsheets show them as text, not run them as formulas. Turn off only "
+        "for programs that read the CSV.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

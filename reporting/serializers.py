@@ -90,6 +90,7 @@ class ReportTemplateSerializer(serializers.ModelSerializer):
             "charts",
             "is_public",
             "run_role",
+            "csv_formula_escaping",
             "created_by",
             "created_at",
             "updated_at",
@@ -122,6 +123,10 @@ class ReportTemplateWriteSerializer(serializers.Serializer):
         choices=ReportTemplate._meta.get_field("run_role").choices,
         required=False,
         help_text="The least role that may see and run it (default viewer)",
+    )
+    csv_formula_escaping = serializers.BooleanField(
+        required=False,
+        help_text=ReportTemplate._meta.get_field("csv_formula_escaping").help_text + " Default on.",
     )
 
     def __init__(self, *args, data_sources=None, **kwargs):

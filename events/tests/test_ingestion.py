@@ -131,6 +131,27 @@ def test_events_stream_as_csv(admin_client_api, january):
     assert [row[4] for row in rows[1:]] == ["e-1", "e-2"]
 
 
+def test_events_csv_neutralises_text_and_metadata_cells_that_start_a_formula(
+    admin_client_api, viewer_client
+):
+    formulas = [event(1, event_type="=HYPERLINK(\"http://evil\",\"x\")", user_id="@me",
+                      event_id="+1+cmd"),
+                event(2, event_category="-2+3", metadata={"note": "=1+1"})]  # fmt: skip
+    posted = viewer_client.post(EVENTS, {"events": formulas}, format="json")
+    assert posted.status_code == 201, posted.json()
+
+    response = admin_client_api.get(EVENTS, {"format": "csv", "start_date": "2024-01-01",
+                                             "end_date": "2024-01-31"})  # fmt: skip
+
+    body = b"".join(response.streaming_content)
+    assert b'"\'=HYPERLINK(""http://evil"",""x"")"' in body
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    assert [(row[1], row[3], row[4], row[5]) for row in rows[1:]] == [
+        ("'@me", "equipment", "'+1+cmd", "{}"),
+        (rows[2][1], "'-2+3", "e-2", '{"note": "=1+1"}'),  # a JSON object starts with {
+    ]
+
+
 def test_reading_events_is_for_admins_and_stays_in_the_organisation(
     viewer_client, admin_client_api, other_organization
 ):

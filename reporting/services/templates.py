@@ -40,6 +40,7 @@ TEMPLATE_FIELDS = (
     "charts",
     "is_public",
     "run_role",
+    "csv_formula_escaping",
 )
 
 

@@ -1,5 +1,6 @@
 """The data formats (CSV, JSON, XLSX) as a user opens them: bytes, parsed JSON, cells."""
 
+import csv
 import io
 import json
 import uuid
@@ -12,6 +13,8 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
+from config.csv_formulas import cell_neutralize
+from reporting.renderers import csv as csv_module
 from reporting.renderers import get_renderer
 from reporting.renderers import xlsx as xlsx_module
 from reporting.renderers.csv import CsvRenderer
@@ -127,6 +130,80 @@ def test_csv_of_an_empty_table_is_its_header(tmp_path):
     table = make_table(tmp_path, "empty", [Column("id", "integer"), Column("name")], [])
 
     assert render(CsvRenderer(), make_document([table])) == b"id,name\n"
+
+
+FORMULA_COLUMNS = [Column("label", "string"), Column("delta", "integer"), Column("note")]
+FORMULA_ROWS = [
+    ['=HYPERLINK("http://evil","x")', -5, "+1"],
+    ["@SUM(A1)", 3, "-2+3"],
+    ["\tTab", -1, "\rCR"],
+    ["fine, -not a formula", None, "a=b"],
+]
+
+
+def formula_document(tmp_path, *, escaping: bool = True) -> ReportDocument:
+    document = make_document([make_table(tmp_path, "t", FORMULA_COLUMNS, FORMULA_ROWS)])
+    document.csv_formula_escaping = escaping
+    return document
+
+
+def test_csv_text_cells_that_start_a_formula_get_a_leading_quote(tmp_path):
+    assert render(CsvRenderer(), formula_document(tmp_path)) == (
+        b"label,delta,note\n"
+        b'"\'=HYPERLINK(""http://evil"",""x"")",-5,\'+1\n'
+        b"'@SUM(A1),3,'-2+3\n"
+        b"'\tTab,-1,'\rCR\n"
+        b'"fine, -not a formula",,a=b\n'
+    )
+
+
+def test_csv_formula_escaping_off_writes_the_cells_as_they_are(tmp_path):
+    assert render(CsvRenderer(), formula_document(tmp_path, escaping=False)) == (
+        b"label,delta,note\n"
+        b'"=HYPERLINK(""http://evil"",""x"")",-5,+1\n'
+        b"@SUM(A1),3,-2+3\n"
+        b"\tTab,-1,\rCR\n"
+        b'"fine, -not a formula",,a=b\n'
+    )
+
+
+def test_csv_formula_escaping_reads_quoted_fields_that_hold_delimiters_and_line_ends(tmp_path):
+    columns = [Column("note"), Column("amount", "number"), Column("label")]
+    rows = [
+        ['a,\n=b, "c"', -2.5, "=1+1"],  # `,\n=` inside quotes is text, not a field start
+        ["x\n-y", -1.0, "@me"],
+        ["-z", 7.0, ",=q"],
+    ]
+    document = make_document([make_table(tmp_path, "t", columns, rows)])
+
+    body = render(CsvRenderer(), document).decode()
+
+    read = list(csv.reader(io.StringIO(body, newline="")))
+    assert read == [
+        ["note", "amount", "label"],
+        ['a,\n=b, "c"', "-2.5", "'=1+1"],
+        ["x\n-y", "-1.0", "'@me"],
+        ["'-z", "7.0", ",=q"],
+    ]
+
+
+def test_csv_formula_escaping_over_many_pieces_matches_the_csv_module(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_module, "SCAN_CHUNK_BYTES", 64)
+    columns = [Column("n", "integer"), Column("text"), Column("amount", "number")]
+    texts = ["=x", "plain", 'q"uo,te', "multi\nline", "-1", "+", "@", "", "a,=b", '"=c']
+    rows = [[n, texts[n % len(texts)], -n / 4] for n in range(300)]
+    document = make_document([make_table(tmp_path, "t", columns, rows)])
+
+    read = list(csv.reader(io.StringIO(render(CsvRenderer(), document).decode(), newline="")))
+
+    expected = [[str(n), cell_neutralize(text), str(-n / 4)] for n, text, _ in rows]
+    assert read[1:] == expected
+
+
+def test_csv_header_names_that_start_a_formula_are_neutralised_too(tmp_path):
+    table = make_table(tmp_path, "t", [Column("=cmd"), Column("-n", "integer")], [["a", -1]])
+
+    assert render(CsvRenderer(), make_document([table])) == b"'=cmd,'-n\na,-1\n"
 
 
 # JSON
