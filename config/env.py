@@ -4,6 +4,8 @@ A bad value stops start-up with one line naming the variable and what it expects
 raise SystemExit, which every entry point (manage.py, gunicorn, celery) prints as that one line.
 """
 
+import base64
+import ipaddress
 import os
 import zoneinfo
 from collections.abc import Callable, Iterable
@@ -152,3 +154,25 @@ def redis_apart_check(name: str, url: str, *, service_urls: dict[str, str]) -> s
 def email_config(name: str) -> dict[str, Any]:
     url = env_url(name, "", schemes=("smtp", "smtps", "smtp+tls", "smtp+ssl", "consolemail"))
     return environ.Env.email_url_config(url) if url else {}
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys (32 url-safe base64 bytes each), as `Fernet.generate_key()`."""
+
+    def parse(raw: str) -> list[str]:
+        keys = [key.strip() for key in raw.split(",") if key.strip()]
+        for key in keys:
+            if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                raise ValueError(key)
+        return keys
+
+    return _read(name, [], parse, "Fernet keys, comma-separated (Fernet.generate_key())")
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or networks: 10.0.0.5, 10.1.0.0/16, fd00::/8."""
+
+    def parse(raw: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(part.strip()) for part in raw.split(",") if part.strip()]
+
+    return _read(name, [], parse, "IP addresses or networks, comma-separated (10.0.0.0/8)")

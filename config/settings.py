@@ -15,8 +15,10 @@ from config.env import (
     database_config,
     email_config,
     env_bool,
+    env_fernet_keys,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_str,
     env_time_zone,
@@ -370,6 +372,11 @@ def _connection_grants(
     return grants
 
 
+# Keys that encrypt secrets at rest (webhook secrets, S3 keys): Fernet keys, the first
+# encrypts, all decrypt. Unset, development derives one from SECRET_KEY; production sets it.
+FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS")
+# Addresses (or networks) of the proxies whose X-Forwarded-For the access log believes.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 REPORTING_CONNECTION_GRANTS = {
     "database": _connection_grants(
         "REPORTING_DATABASE_",

@@ -10,7 +10,11 @@ from reporting.forms import PrettyJSONField, pretty_json_widget
 
 
 class DeliveryTargetForm(forms.ModelForm):
-    config = PrettyJSONField(widget=pretty_json_widget())
+    config = PrettyJSONField(
+        widget=pretty_json_widget(),
+        help_text="Secrets (secret, access_key_id, secret_access_key) are write-only: they are "
+        "stored encrypted and never shown; leave them out to keep the stored ones.",
+    )
 
     class Meta:
         model = DeliveryTarget
@@ -19,15 +23,15 @@ class DeliveryTargetForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
-            target = self.instance
-            for name, value in cleaned.items():
-                setattr(target, name, value)
             try:
-                services.target_validate(target)
+                services.target_fields_apply(target=self.instance, fields=dict(cleaned))
             except ConfigError as error:
                 self.add_error("config", _config_reasons(error))
             except ApplicationError as error:
                 _apply_errors(self, error)
+            else:
+                # The whole config, stored secrets joined in, until save_model seals them.
+                cleaned["config"] = self.instance.config
         return cleaned
 
 
@@ -44,7 +48,18 @@ class DeliveryTargetAdmin(admin.ModelAdmin):
     list_display = ["name", "organization", "kind", "enabled", "updated_at"]
     list_filter = ["kind", "enabled", "organization"]
     search_fields = ["name"]
+    readonly_fields = ["secrets_set"]
     actions = ["send_test"]
+
+    @admin.display(description="Stored secrets")
+    def secrets_set(self, target: DeliveryTarget) -> str:
+        names = services.target_secrets_set(target) if target.pk else []
+        return ", ".join(f"{name}: set" for name in names) or "none"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        services.target_store(target=obj)
 
     @admin.action(description="Send a test message")
     def send_test(self, request, queryset):

@@ -14,7 +14,9 @@ class DeliveryKind(models.TextChoices):
 
 
 class DeliveryTarget(models.Model):
-    """Where reports go. Secrets in `config` (a webhook's) are write-only in the API."""
+    """Where reports go. `config` holds the settings a channel shows; its secrets (a webhook's,
+    S3 keys) sit apart in `secrets`, encrypted (config.encryption), and are write-only.
+    `delivery.services.target_config` joins the two for the channel."""
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="delivery_targets"
@@ -22,6 +24,9 @@ class DeliveryTarget(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=DeliveryKind.choices)
     config = models.JSONField(default=dict)
+    secrets = models.TextField(
+        blank=True, default="", editable=False, help_text="Encrypted JSON of the secret settings."
+    )
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

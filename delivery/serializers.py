@@ -1,19 +1,27 @@
 from rest_framework import serializers
 
 from delivery.models import Delivery, DeliveryKind, DeliveryTarget
-from delivery.services import target_public_config
+from delivery.services import target_public_config, target_secrets_set
 
 
 class DeliveryTargetSerializer(serializers.ModelSerializer):
     config = serializers.SerializerMethodField()
+    secrets_set = serializers.SerializerMethodField(
+        help_text="The names of the stored secrets (e.g. secret), never their values."
+    )
 
     class Meta:
         model = DeliveryTarget
-        fields = ["id", "name", "kind", "config", "enabled", "created_at", "updated_at"]
+        fields = [
+            "id", "name", "kind", "config", "secrets_set", "enabled", "created_at", "updated_at",
+        ]  # fmt: skip
 
     def get_config(self, target: DeliveryTarget) -> dict:
         """Secrets (a webhook's, S3 keys) are write-only: never shown back."""
         return target_public_config(target)
+
+    def get_secrets_set(self, target: DeliveryTarget) -> list[str]:
+        return target_secrets_set(target)
 
 
 class DeliveryTargetWriteSerializer(serializers.Serializer):
@@ -25,7 +33,9 @@ class DeliveryTargetWriteSerializer(serializers.Serializer):
             '"filename_pattern"?}; files land in <root>/<organisation id>/<path>/ under the '
             "first of DELIVERY_STORAGE_ROOTS (default var/deliveries); an absolute path must "
             "lie inside <a root>/<organisation id>/, and paths that leave that folder (.., "
-            'links) are a 400 under "config". See the README for email, s3 and webhook.'
+            'links) are a 400 under "config". See the README for email, s3 and webhook. '
+            "Secrets (secret, access_key_id, secret_access_key) are write-only and stored "
+            "encrypted; an update without them keeps the stored ones."
         )
     )
     enabled = serializers.BooleanField(required=False)

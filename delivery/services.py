@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Organization
+from config.encryption import secrets_decrypt, secrets_encrypt, secrets_reencrypt
 from config.errors import ApplicationError
 from delivery.channels import get_channel
 from delivery.channels.base import DeliveredFile, DeliveryError, DeliveryMessage
@@ -42,15 +43,39 @@ def target_create(
     *, organization: Organization, created_by: AbstractBaseUser | None, **fields: Any
 ) -> DeliveryTarget:
     target = DeliveryTarget(organization=organization, created_by=created_by)
-    return _target_save(target, fields)
+    target_fields_apply(target=target, fields=fields)
+    return target_store(target=target)
 
 
 @transaction.atomic
 def target_update(*, target: DeliveryTarget, **fields: Any) -> DeliveryTarget:
-    if "config" in fields and _same_place(target, fields):
+    target_fields_apply(target=target, fields=fields)
+    return target_store(target=target)
+
+
+def target_fields_apply(*, target: DeliveryTarget, fields: dict[str, Any]) -> None:
+    """Sets the fields on the (unsaved) target and validates it; its config is then whole,
+    secrets in the clear, until `target_store` seals them."""
+    fields = dict(fields)
+    if target.pk and fields.get("config") is None:
+        fields["config"] = target_config(target)
+    elif target.pk and isinstance(fields["config"], dict) and _same_place(target, fields):
         # Secrets are write-only: a config sent back without them keeps the stored ones.
-        fields["config"] = {**_secrets(target), **fields["config"]}
-    return _target_save(target, fields)
+        fields["config"] = {**target_secrets(target), **fields["config"]}
+    for name in ("organization", "name", "kind", "config", "enabled"):
+        if name in fields and fields[name] is not None:
+            setattr(target, name, fields[name])
+    target_validate(target)
+
+
+def target_store(*, target: DeliveryTarget) -> DeliveryTarget:
+    """Saves a validated target with its secrets encrypted, out of `config`."""
+    secret_fields = get_channel(target.kind).secret_fields
+    secrets = {key: value for key, value in target.config.items() if key in secret_fields}
+    target.config = {key: v for key, v in target.config.items() if key not in secret_fields}
+    target.secrets = secrets_encrypt(secrets)
+    target.save()
+    return target
 
 
 def _same_place(target: DeliveryTarget, fields: dict[str, Any]) -> bool:
@@ -60,18 +85,32 @@ def _same_place(target: DeliveryTarget, fields: dict[str, Any]) -> bool:
     ) == target.config.get("backend")
 
 
-def _secrets(target: DeliveryTarget) -> dict[str, Any]:
+def target_secrets(target: DeliveryTarget) -> dict[str, Any]:
+    """The target's secrets in the clear (and any a target saved before encryption still has
+    in its config)."""
     secret_fields = get_channel(target.kind).secret_fields
-    return {key: value for key, value in target.config.items() if key in secret_fields}
+    stored = {key: value for key, value in target.config.items() if key in secret_fields}
+    return {**stored, **secrets_decrypt(target.secrets)}
 
 
-def _target_save(target: DeliveryTarget, fields: dict[str, Any]) -> DeliveryTarget:
-    for name in ("name", "kind", "config", "enabled"):
-        if name in fields and fields[name] is not None:
-            setattr(target, name, fields[name])
-    target_validate(target)
-    target.save()
-    return target
+def target_config(target: DeliveryTarget) -> dict[str, Any]:
+    """The whole config a channel sends with: settings and secrets in the clear. The one way
+    to read a target's secrets."""
+    return {**target.config, **target_secrets(target)}
+
+
+def target_secrets_set(target: DeliveryTarget) -> list[str]:
+    """Which secrets are stored, by name, without their values."""
+    return sorted(target_secrets(target))
+
+
+def targets_reencrypt() -> int:
+    """Every stored secret encrypted again with the first of FIELD_ENCRYPTION_KEYS."""
+    count = 0
+    for pk, token in DeliveryTarget.objects.exclude(secrets="").values_list("pk", "secrets"):
+        DeliveryTarget.objects.filter(pk=pk, secrets=token).update(secrets=secrets_reencrypt(token))
+        count += 1
+    return count
 
 
 def target_validate(target: DeliveryTarget) -> None:
@@ -98,7 +137,7 @@ def target_public_config(target: DeliveryTarget) -> dict[str, Any]:
 def target_test(*, target: DeliveryTarget) -> tuple[bool, str]:
     try:
         result = get_channel(target.kind).send_test(
-            target.config,
+            target_config(target),
             organization_id=str(target.organization_id),
             organization_name=target.organization.name,
         )
@@ -172,7 +211,7 @@ def delivery_attempt(*, delivery_pk: int, now: datetime | None = None) -> Delive
     ).get(pk=delivery_pk)
     try:
         result = get_channel(delivery.target.kind).deliver(
-            delivery.target.config, delivery_message(delivery)
+            target_config(delivery.target), delivery_message(delivery)
         )
     except DeliveryError as error:
         _attempt_failed(delivery, error, now)

@@ -173,9 +173,12 @@ def test_delivery_targets_api_keeps_secrets_write_only(admin_client_api, setting
     patched = admin_client_api.patch(url, {"config": {"url": "http://127.0.0.1:9/other"}},
                                      format="json")  # fmt: skip
     assert patched.status_code == 200
+    assert patched.json()["secrets_set"] == ["secret"]
+    assert SECRET not in patched.content.decode()
     from delivery.models import DeliveryTarget
+    from delivery.services import target_config
 
-    assert DeliveryTarget.objects.get().config["secret"] == SECRET
+    assert target_config(DeliveryTarget.objects.get())["secret"] == SECRET
 
 
 def test_a_webhook_to_a_private_address_is_a_400(admin_client_api):

@@ -354,6 +354,14 @@ def test_a_credential_written_into_the_config_is_refused() -> None:
         adapter.validate_config(query="", config=config, organization_id=None)
 
 
+def test_a_secret_hidden_in_a_header_prefix_is_refused() -> None:
+    header = {"env": "EMPTY_VARIABLE", "prefix": f"Bearer {SECRET}"}
+    config = {"url": "https://93.184.215.14/items", "headers": {"Authorization": header}}
+
+    with pytest.raises(DataSourceError, match=r'a scheme word such as "Bearer "'):
+        adapter.validate_config(query="", config=config, organization_id=None)
+
+
 # --- parameters ------------------------------------------------------------------------------
 
 

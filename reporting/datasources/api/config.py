@@ -36,6 +36,8 @@ MAX_URL_LENGTH = 2000
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A prefix is an authentication scheme ("Bearer ", "Token "), never a place for the secret.
+_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,19} ?$")
 _CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|password|cookie|session", re.IGNORECASE)
 _CLIENT_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
 
@@ -141,10 +143,12 @@ def _header_value(name: str, value: Any) -> str | EnvValue:
         and set(value) <= {"env", "prefix"}
         and _ENV_NAME.match(str(value.get("env", "")))
         and isinstance(value.get("prefix", ""), str)
+        and (value.get("prefix", "") == "" or _PREFIX.match(value["prefix"]))
     ):
         return EnvValue(env=value["env"], prefix=value.get("prefix", ""))
     raise DataSourceError(
-        f'The header {name} must be a text or {{"env": "VARIABLE", "prefix": "…"}}.'
+        f'The header {name} must be a text or {{"env": "VARIABLE", "prefix": "…"}}, the '
+        'prefix a scheme word such as "Bearer " (the secret goes in the variable).'
     )
 
 
