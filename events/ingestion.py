@@ -6,12 +6,13 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Organization
@@ -20,9 +21,26 @@ from events.copy_insert import insert_new
 
 Problems = list[tuple[str, str]]
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+AHEAD = timedelta(days=1)  # clocks run a little fast; a time further ahead is a mistake
+JSON_MAX_BYTES = 16 * 1024  # serialised, as UTF-8
+JSON_MAX_DEPTH = 8  # nested objects and lists, the outermost counting as 1
+NUMBER_MAX_LENGTH = 40  # characters of a number sent as a string (a CSV cell)
+WHOLE_NUMBER_MAX = 2**31 - 1  # the columns' integer range
+
 
 class BatchTooLarge(ApplicationError):
     status_code = 413
+
+
+class ValueRefused(ValueError):
+    """A value refused for a reason of its own rather than the field's; `too_large` answers
+    the batch with 413 instead of 400."""
+
+    def __init__(self, reason: str, *, too_large: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.too_large = too_large
 
 
 @dataclass(frozen=True)
@@ -68,18 +86,27 @@ def whole_number(*, required: bool = False) -> Field:
     """Whole numbers may come as strings: a CSV cell is one."""
 
     def convert(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str) or int(value) < 0:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError
+        if not 0 <= int(_short(value)) <= WHOLE_NUMBER_MAX:
             raise ValueError
         return int(value)
 
-    return Field(convert, "a whole number", "A whole number, 0 or more.", required)
+    return Field(convert, "a whole number", f"A whole number from 0 to {WHOLE_NUMBER_MAX}.",
+                 required)  # fmt: skip
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > NUMBER_MAX_LENGTH:
+        raise ValueError
+    return value
 
 
 def number(*, required: bool = False) -> Field:
     def convert(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError
-        result = float(value)
+        result = float(_short(value))
         if result != result or result in (float("inf"), float("-inf")):
             raise ValueError
         return result
@@ -92,10 +119,14 @@ def money(*, required: bool = False) -> Field:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError
         try:
-            amount = Decimal(str(value))
+            amount = Decimal(str(_short(value)))
         except InvalidOperation:
             raise ValueError from None
-        if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")) or amount >= 10**10:
+        if (
+            not amount.is_finite()
+            or amount != amount.quantize(Decimal("0.01"))
+            or abs(amount) >= 10**10
+        ):
             raise ValueError
         return amount
 
@@ -117,6 +148,8 @@ def flag(*, required: bool = False) -> Field:
 def day(*, required: bool = False) -> Field:
     def convert(value: Any) -> date:
         if isinstance(value, str) and (parsed := parse_date(value)):
+            if not EARLIEST.date() <= parsed <= (timezone.now() + AHEAD).date():
+                raise ValueRefused(_OUT_OF_RANGE)
             return parsed
         raise ValueError
 
@@ -128,12 +161,22 @@ def moment(*, required: bool = False) -> Field:
                  "An ISO 8601 date and time, e.g. 2025-03-01T09:30:00Z.", required)  # fmt: skip
 
 
+_OUT_OF_RANGE = "Between 2000-01-01 and a day from now (UTC)."
+
+
 def _moment(value: Any) -> datetime:
     parsed = parse_datetime(value) if isinstance(value, str) else None
     if parsed is None:
         raise ValueError
     # A time without a zone is taken as UTC.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        in_range = EARLIEST <= parsed <= timezone.now() + AHEAD
+    except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar
+        in_range = False
+    if not in_range:
+        raise ValueRefused(_OUT_OF_RANGE)
+    return parsed
 
 
 def json_value(kind: type[dict] | type[list]) -> Field:
@@ -141,16 +184,37 @@ def json_value(kind: type[dict] | type[list]) -> Field:
 
     def convert(value: Any) -> dict | list:
         if isinstance(value, str):
+            if len(value) > JSON_MAX_BYTES:
+                raise ValueRefused(_JSON_TOO_LARGE, too_large=True)
             try:
                 value = json.loads(value)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise ValueError from None
         if not isinstance(value, kind):
             raise ValueError
+        json_bounds_check(value)
         return value
 
     name = "A JSON object." if kind is dict else "A JSON list."
     return Field(convert, name.lower().rstrip("."), name)
+
+
+_JSON_TOO_LARGE = f"At most {JSON_MAX_BYTES // 1024} KB as JSON."
+
+
+def json_bounds_check(value: dict | list) -> None:
+    """Depth first, without recursion: a deep value must not exhaust the stack here."""
+    level, depth = [value], 1
+    while level:
+        if depth > JSON_MAX_DEPTH:
+            raise ValueRefused(f"At most {JSON_MAX_DEPTH} levels of nested objects and lists.")
+        children = (
+            v for item in level for v in (item.values() if isinstance(item, dict) else item)
+        )
+        level, depth = [v for v in children if isinstance(v, dict | list)], depth + 1
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > JSON_MAX_BYTES:
+        raise ValueRefused(_JSON_TOO_LARGE, too_large=True)
 
 
 @dataclass(frozen=True)
@@ -181,22 +245,24 @@ def records_ingest(
             f"{len(records)}. Send it in smaller batches.",
             errors={name: [f"At most {settings.ANALYTICS_BATCH_SIZE} {name}."]},
         )
-    errors, rows = [], []
+    errors, rows, too_large = [], [], False
     for index, record in enumerate(records):
-        values, problems = _values(table, record)
+        values, problems, oversized = _values(table, record)
         errors += [{"index": index, "field": field, "reason": reason} for field, reason in problems]
         rows.append(values)
+        too_large = too_large or oversized
     if errors:
-        raise ApplicationError(f"Nothing was stored: some {name} are not valid.",
-                               errors={name: errors})  # fmt: skip
+        error = BatchTooLarge if too_large else ApplicationError
+        raise error(f"Nothing was stored: some {name} are not valid.", errors={name: errors})
     return _store(table, organization, rows)
 
 
-def _values(table: Table, record: Any) -> tuple[dict[str, Any], Problems]:
+def _values(table: Table, record: Any) -> tuple[dict[str, Any], Problems, bool]:
+    """The record's stored values, its problems, and whether one is that a value is too large."""
     if not isinstance(record, dict):
-        return {}, [("", "Each item is a JSON object.")]
+        return {}, [("", "Each item is a JSON object.")], False
     problems = [(name, "Unknown field.") for name in sorted(set(record) - set(table.fields))]
-    values = {}
+    values, too_large = {}, False
     for name, rule in table.fields.items():
         value = record.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -205,14 +271,17 @@ def _values(table: Table, record: Any) -> tuple[dict[str, Any], Problems]:
             continue
         try:
             values[name] = rule.convert(value)
-        except (ValueError, TypeError):
+        except ValueRefused as refused:
+            problems.append((name, refused.reason))
+            too_large = too_large or refused.too_large
+        except (ValueError, TypeError, OverflowError):
             problems.append((name, rule.reason))
     if not problems:
         problems = table.derive(values)
     for name in table.pseudonymised:
         if values.get(name):
             values[name] = user_id_stored(values[name])
-    return values, problems
+    return values, problems, too_large
 
 
 def user_id_stored(user_id: str) -> str:
