@@ -6,9 +6,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint fmt bench
+.PHONY: run test lint fmt bench fuzz
 
-run: $(VENV)/.installed-run
+# `make run` signs with a random key of this machine's own, made on the first run and kept in
+# var/ (never the public development key); SECRET_KEY in the environment or .env wins over it.
+SECRET_KEY_FILE ?= var/secret_key
+run: export SECRET_KEY_FILE := $(SECRET_KEY_FILE)
+run: $(VENV)/.installed-run $(SECRET_KEY_FILE)
 	@scripts/system-packages.sh run
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py setup_demo
@@ -34,9 +38,18 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/sample_data.py
 	$(PY) bench/dashboard.py
 
+# Schemathesis against a live server on a fresh database: about 5 minutes (scripts/fuzz.sh).
+fuzz: $(VENV)/.installed-dev
+	scripts/fuzz.sh
+
 fmt: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+$(SECRET_KEY_FILE):
+	@mkdir -p $(@D)
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(64))' > $@.tmp
+	@mv $@.tmp $@
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -123,3 +123,24 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.get_role_display()})"
+
+
+class LoginLockout(models.Model):
+    """Wrong passwords given for one username (existing or not, so a lock reveals nothing).
+
+    The failures count from the first one in the window; at the limit the username is locked
+    (`locked_at`) until a superuser unlocks it, which deletes the row.
+    """
+
+    username = models.CharField(max_length=150, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    last_failure_at = models.DateTimeField()
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_failure_at"]
+
+    def __str__(self) -> str:
+        state = "locked" if self.locked_at else f"{self.failures} failures"
+        return f"{self.username} ({state})"

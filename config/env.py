@@ -98,6 +98,68 @@ def env_url(name: str, default: str, *, schemes: Iterable[str]) -> str:
     )
 
 
+_RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+                 "h": 3600, "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF writes it: `<count>/<period>`, the period s, min, hour or day."""
+
+    def parse(raw: str) -> str:
+        count, period = raw.replace(" ", "").split("/")
+        if int(count) < 1 or period not in _RATE_PERIODS:
+            raise ValueError(raw)
+        return f"{int(count)}/{period}"
+
+    return _read(name, default, parse, "a rate such as 10/min (per s, min, hour or day)")
+
+
+def env_secret_file(name: str, *, base: Path) -> str:
+    """The text of the file the variable names (stripped), or "" when the variable is unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    try:
+        return (base / Path(raw).expanduser()).read_text().strip()
+    except OSError as exc:
+        raise SystemExit(
+            f"Configuration error: {name} names {raw!r}, which cannot be read ({exc.strerror})."
+        ) from None
+
+
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def secret_key_check(key: str, *, known: Iterable[str], debug: bool, host: str) -> None:
+    """Outside development (DEBUG off, or HOST beyond loopback) refuse a public or short key.
+
+    The message never shows the key.
+    """
+    if debug and _is_loopback(host):
+        return
+    where = "DEBUG is off" if not debug else f"HOST={host} is reachable beyond this machine"
+    if key in set(known):
+        problem = "is the public development key"
+    elif len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < 5:
+        problem = f"is too short or too simple ({len(key)} characters)"
+    else:
+        return
+    raise SystemExit(
+        f"Configuration error: SECRET_KEY {problem}; while {where} it must be a random value of "
+        f"at least {SECRET_KEY_MIN_LENGTH} characters (make run writes one to var/secret_key)."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def database_config(name: str, url: str, *, base: Path) -> dict[str, Any]:
     url = env_url(name, url, schemes=("postgres", "postgresql", "pgsql", "sqlite"))
     config = environ.Env.db_url_config(url)

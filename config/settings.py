@@ -20,11 +20,14 @@ from config.env import (
     env_list,
     env_networks,
     env_path,
+    env_rate,
+    env_secret_file,
     env_str,
     env_time_zone,
     env_url,
     read_dotenv,
     redis_apart_check,
+    secret_key_check,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,8 +37,18 @@ VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var", base=BASE_DIR)
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
-SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+# SECRET_KEY, else the file SECRET_KEY_FILE names (`make run` makes var/secret_key), else the
+# public development key, which start-up refuses outside development (DEBUG off or HOST beyond
+# loopback), as it refuses a short key.
+SECRET_KEY = (
+    env_str("SECRET_KEY", "")
+    or env_secret_file("SECRET_KEY_FILE", base=BASE_DIR)
+    or DEVELOPMENT_SECRET_KEY
+)
 DEBUG = env_bool("DEBUG", True)
+secret_key_check(
+    SECRET_KEY, known=[DEVELOPMENT_SECRET_KEY], debug=DEBUG, host=env_str("HOST", "127.0.0.1")
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -49,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
@@ -156,7 +170,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule: its password_changed() ends the user's refresh tokens whenever a new password
+    # is saved, by whichever door (admin, changepassword, a service).
+    {"NAME": "accounts.passwords.RefreshTokensEndOnPasswordChange"},
 ]
+# Each wrong password counts against the username; LOGIN_LOCKOUT_FAILURES of them within
+# LOGIN_LOCKOUT_WINDOW_MINUTES of the first lock it until a superuser unlocks it in the admin.
+AUTHENTICATION_BACKENDS = ["accounts.backends.LockoutModelBackend"]
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 10, minimum=1)
+LOGIN_LOCKOUT_WINDOW = timedelta(minutes=env_int("LOGIN_LOCKOUT_WINDOW_MINUTES", 15, minimum=1))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
@@ -207,12 +229,29 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "accounts.schema.OrganizationAutoSchema",
+    # Counted on the cache (Redis in production) per user, or per address when anonymous;
+    # the token views count per address and per username (accounts/throttles.py).
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.UserOrAddressThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env_rate("THROTTLE_AUTH_RATE", "10/min"),
+        # bench/ingest.py sends 20+ batches a second from one user.
+        "ingest": env_rate("THROTTLE_INGEST_RATE", "6000/min"),
+        "api": env_rate("THROTTLE_API_RATE", "1200/min"),
+    },
+    # The address is REMOTE_ADDR: X-Forwarded-For is anyone's to write.
+    "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # A refresh answers a new refresh token and the used one is blacklisted (reuse is a 401);
+    # a new password ends access tokens (they carry a hash of the password hash) and, through
+    # accounts.passwords, refresh tokens.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reporting Hub API",

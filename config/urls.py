@@ -3,8 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import APIRootView, DefaultRouter
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from accounts.urls import auth_urlpatterns
 from accounts.urls import router as accounts_router
 from analytics.urls import router as analytics_router
 from config.health import healthz
@@ -35,8 +35,7 @@ for app_router in (
     api_router.registry.extend(app_router.registry)
 
 api_v1 = [
-    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/", include(auth_urlpatterns)),
     path("", include(api_router.urls)),
 ]
 

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import IsOrgAdmin, IsOrgViewer
+from accounts.throttles import IngestThrottle
 from config.csv_formulas import cell_neutralize
 from events import selectors, services
 from events.ingestion import IngestResult
@@ -136,6 +137,9 @@ class AnalyticsTableViewSet(viewsets.GenericViewSet):
 
     def get_permissions(self):
         return [IsOrgAdmin() if self.action == "list" else IsOrgViewer()]
+
+    def get_throttles(self):
+        return [IngestThrottle()] if self.action == "create" else super().get_throttles()
 
     def ingest(self, request: Request, records: list) -> IngestResult:
         raise NotImplementedError

@@ -5,9 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.test import override_settings
 
-from accounts.checks import production_secret_key_check
 from config.env import env_bool, env_int, env_str, read_dotenv
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -234,11 +232,3 @@ def test_env_readers_treat_empty_as_unset_and_reject_negative_numbers(monkeypatc
         env_int("HUB_TEST_NUMBER", 7)
     monkeypatch.setenv("HUB_TEST_FLAG", "Yes")
     assert env_bool("HUB_TEST_FLAG", False) is True
-
-
-def test_production_refuses_the_development_secret_key():
-    with override_settings(DEBUG=False):
-        errors = production_secret_key_check(None)
-    assert [e.id for e in errors] == ["reporting_hub.E001"]
-    with override_settings(DEBUG=False, SECRET_KEY="a-real-production-secret"):
-        assert production_secret_key_check(None) == []
