@@ -96,7 +96,9 @@ class DataSourceAdmin(admin.ModelAdmin):
     @admin.action(description="Test connection")
     def test_connection(self, request, queryset):
         for source in queryset:
-            ok, message = template_services.data_source_test(data_source=source)
+            ok, message = template_services.data_source_test(
+                data_source=source, user=request.user, client=ClientInfo.from_request(request)
+            )
             self.message_user(
                 request, f"{source.name}: {message}", messages.SUCCESS if ok else messages.ERROR
             )
@@ -115,7 +117,10 @@ class DataSourceAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 preview = template_services.data_source_preview(
-                    data_source=source, parameters=form.cleaned_data["parameters"] or {}
+                    data_source=source,
+                    parameters=form.cleaned_data["parameters"] or {},
+                    user=request.user,
+                    client=ClientInfo.from_request(request),
                 )
             except ApplicationError as error:
                 form.add_error(None, f"{error.message} {error.errors.get('parameters', '')}")

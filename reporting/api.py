@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from accounts.permissions import IsOrgAdmin, IsOrgAnalyst, IsOrgViewer
+from accounts.schema import SingleObjectSchema
 from delivery import selectors as delivery_selectors
 from reporting import selectors
 from reporting.filters import (
@@ -102,7 +103,9 @@ class DataSourceViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
     @extend_schema(request=None, responses=TestResultSerializer)
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk=None) -> Response:
-        ok, message = template_services.data_source_test(data_source=self.get_object())
+        ok, message = template_services.data_source_test(
+            data_source=self.get_object(), user=request.user, client=self.client()
+        )
         return Response({"ok": ok, "message": message})
 
     @extend_schema(request=ParametersSerializer, responses=PreviewSerializer)
@@ -110,7 +113,10 @@ class DataSourceViewSet(OrganizationScopedMixin, viewsets.ModelViewSet):
     def preview(self, request: Request, pk=None) -> Response:
         parameters = self._validated(ParametersSerializer(data=request.data))["parameters"]
         preview = template_services.data_source_preview(
-            data_source=self.get_object(), parameters=parameters
+            data_source=self.get_object(),
+            parameters=parameters,
+            user=request.user,
+            client=self.client(),
         )
         return Response(preview)
 
@@ -308,6 +314,7 @@ class ConnectionViewSet(viewsets.ViewSet):
     """The named connections the caller's organisation may use in data sources: analysts and up."""
 
     permission_classes = [IsOrgAnalyst]
+    schema = SingleObjectSchema()
 
     @extend_schema(responses=ConnectionsSerializer)
     def list(self, request: Request) -> Response:

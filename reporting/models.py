@@ -316,6 +316,8 @@ class AccessAction(models.TextChoices):
     DOWNLOAD = "download"
     CANCEL = "cancel"
     DELETE = "delete"
+    PREVIEW = "preview"  # of a data source
+    TEST = "test"  # a data source's connection
 
 
 class ReportAccessLog(models.Model):
