@@ -18,6 +18,7 @@ from accounts.logins import login_locked
 from accounts.logins import login_locked
 from accounts.models import Organization
 from accounts.permissions import IsOrgViewer
+from accounts.schema import SingleObjectSchema
 from accounts.selectors import organizations_for_user
 from accounts.serializers import MeSerializer, OrganizationSerializer
 from accounts.throttles import AuthAddressThrottle, AuthUsernameThrottle
@@ -40,6 +41,7 @@ class MeViewSet(viewsets.ViewSet):
     """Who the caller is, which organisation this request acts in, and the caller's role."""
 
     permission_classes = [IsOrgViewer]
+    schema = SingleObjectSchema()
 
     @extend_schema(responses=MeSerializer)
     def list(self, request: Request) -> Response:

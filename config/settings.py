@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.request_limits.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -228,6 +229,11 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.request_limits.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "accounts.schema.OrganizationAutoSchema",
     # Counted on the cache (Redis in production) per user, or per address when anonymous;
     # the token views count per address and per username (accounts/throttles.py).
@@ -242,6 +248,10 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
 }
+# Request bodies (config/request_limits.py): larger ones get a JSON 413, deeper JSON a 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_BODY_MB", 10, minimum=1) * 2**20
+REQUEST_MAX_UPLOAD_SIZE = env_int("REQUEST_MAX_UPLOAD_MB", 100, minimum=1) * 2**20
+REQUEST_MAX_JSON_DEPTH = env_int("REQUEST_MAX_JSON_DEPTH", 32, minimum=2)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
@@ -264,6 +274,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # One name for a choice set used under several field names.
     "ENUM_NAME_OVERRIDES": {"RoleEnum": "accounts.models.Role"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.schema.error_responses_declare",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -80,6 +80,8 @@ def target_store(*, target: DeliveryTarget) -> DeliveryTarget:
 
 def _same_place(target: DeliveryTarget, fields: dict[str, Any]) -> bool:
     """Stored secrets only carry over to the same kind (and storage backend) of target."""
+    if not isinstance(fields["config"], dict):
+        return False
     return fields.get("kind", target.kind) == target.kind and fields["config"].get(
         "backend", target.config.get("backend")
     ) == target.config.get("backend")
@@ -120,6 +122,10 @@ def target_validate(target: DeliveryTarget) -> None:
         raise ApplicationError(
             "Unknown kind.", errors={"kind": [f"{target.kind!r} is not email, storage or webhook."]}
         ) from None
+    if not isinstance(target.config or {}, dict):
+        raise ApplicationError(
+            "The config must be a JSON object.", errors={"config": ["Expected an object."]}
+        )
     target.config = channel.config_validate(
         target.config or {},
         allowed_email_domains=target.organization.allowed_email_domains,

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from accounts.permissions import IsOrgAdmin, IsOrgAnalyst, IsOrgViewer
+from accounts.schema import SingleObjectSchema
 from delivery import selectors as delivery_selectors
 from reporting import selectors
 from reporting.filters import (
@@ -313,6 +314,7 @@ class ConnectionViewSet(viewsets.ViewSet):
     """The named connections the caller's organisation may use in data sources: analysts and up."""
 
     permission_classes = [IsOrgAnalyst]
+    schema = SingleObjectSchema()
 
     @extend_schema(responses=ConnectionsSerializer)
     def list(self, request: Request) -> Response:

@@ -115,7 +115,7 @@ class ReportTemplateWriteSerializer(serializers.Serializer):
     data_source_ids = serializers.PrimaryKeyRelatedField(
         many=True, queryset=DataSource.objects.none(), required=False
     )
-    layout_name = serializers.CharField(required=False, allow_blank=True)
+    layout_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     layout = serializers.CharField(required=False, allow_blank=True)
     charts = serializers.JSONField(required=False)
     is_public = serializers.BooleanField(required=False)
@@ -164,9 +164,11 @@ class ReportOutputSerializer(serializers.ModelSerializer):
 class ReportExecutionSerializer(serializers.ModelSerializer):
     template_id = serializers.IntegerField(read_only=True)
     template_name = serializers.CharField(source="template.name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     outputs = ReportOutputSerializer(many=True, read_only=True)
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = ReportExecution
@@ -222,7 +224,7 @@ class ReportExecutionRequestSerializer(OrganizationChoicesSerializer):
 
 
 class ReportAccessLogSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ReportAccessLog
@@ -246,7 +248,7 @@ class ReportScheduleSerializer(serializers.ModelSerializer):
         source="delivery_targets", many=True, read_only=True
     )
     timezone = serializers.CharField(source="time_zone", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     next_runs = serializers.SerializerMethodField()
 
     class Meta:
@@ -268,12 +270,12 @@ class ReportScheduleWriteSerializer(OrganizationChoicesSerializer):
     """`cron` (five fields), or `preset` (daily, weekly, monthly) with `time` (HH:MM)."""
 
     name = serializers.CharField(max_length=200)
-    cron = serializers.CharField(required=False, allow_blank=True)
+    cron = serializers.CharField(max_length=120, required=False, allow_blank=True)
     preset = serializers.ChoiceField(
         choices=SchedulePreset.choices, required=False, allow_blank=True
     )
     time = serializers.TimeField(required=False)
-    timezone = serializers.CharField(required=False, source="time_zone")
+    timezone = serializers.CharField(max_length=64, required=False, source="time_zone")
     parameters = serializers.JSONField(required=False)
     output_formats = serializers.ListField(child=serializers.CharField(), required=False)
     catch_up = serializers.ChoiceField(choices=CatchUp.choices, required=False)

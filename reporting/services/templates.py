@@ -185,7 +185,7 @@ def data_source_delete(*, data_source: DataSource) -> None:
 def data_source_preview(
     *,
     data_source: DataSource,
-    parameters: dict[str, Any],
+    parameters: Any,
     limit: int = 50,
     user: AbstractBaseUser | None = None,
     client: ClientInfo | None = None,
@@ -194,6 +194,11 @@ def data_source_preview(
     preview asked for is in the access log, whether it worked or not."""
     _data_source_access_record(data_source, AccessAction.PREVIEW, user, client)
     adapter = get_adapter(data_source.source_type)
+    if not isinstance(parameters, dict):
+        raise ApplicationError(
+            "Parameters must be a JSON object.",
+            errors={"parameters": ["Expected an object of parameter names and values."]},
+        )
     used = adapter.parameter_names(query=data_source.query, config=data_source.config)
     parameters = {**dict.fromkeys(used), **parameters}
     try:
@@ -269,7 +274,7 @@ def _template_save(
 
 def template_validate(template: ReportTemplate, sources: Sequence[DataSource]) -> None:
     """Every rule a template must meet before it is saved; normalises slug and formats."""
-    template.slug = slugify(template.slug or template.name)
+    template.slug = _template_slug(template)
     if template.report_type not in ReportType.values:
         raise ApplicationError(
             "Unknown report type.",
@@ -378,6 +383,15 @@ def _template_layout_check(template: ReportTemplate) -> None:
         ) from None
 
 
+def _template_slug(template: ReportTemplate) -> str:
+    """The slug given (the API and the admin check its length), or one made from the name and
+    cut to fit: a name may be twice as long as a slug."""
+    if template.slug:
+        return slugify(template.slug)
+    max_length = ReportTemplate._meta.get_field("slug").max_length
+    return slugify(template.name)[:max_length].rstrip("-")
+
+
 def _template_slug_check(template: ReportTemplate) -> None:
     if not template.slug:
         raise ApplicationError("A name is needed.", errors={"name": ["This field is required."]})
@@ -398,6 +412,12 @@ def template_delete(
             f"This template has {runs} executions, whose history is kept, so it cannot be "
             "deleted. Make it private instead.",
             errors={"template": ["Has executions."]},
+        )
+    schedules = list(template.schedules.values_list("name", flat=True))
+    if schedules:
+        raise ConflictError(
+            "This template is run by schedules: " + ", ".join(schedules) + ".",
+            errors={"schedules": schedules},
         )
     access_log_record(
         organization=template.organization,

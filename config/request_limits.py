@@ -1,0 +1,87 @@
+"""Request bodies within limits, in one place for every endpoint: the size (checked on the
+Content-Length before anything reads the body) and the nesting depth of JSON (checked as DRF
+parses it). Both answer in the API's error shape instead of Django's HTML 400 page or a 500
+from a RecursionError deep inside a serializer or the database driver."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions, parsers
+
+
+class RequestBodyLimitMiddleware:
+    """A 413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (multipart: REQUEST_MAX_UPLOAD_SIZE)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = _body_size_limit(request.content_type)
+        if _content_length(request) > limit:
+            return JsonResponse(
+                {
+                    "detail": f"The request body is larger than {limit:,} bytes.",
+                    "body": [f"At most {limit:,} bytes."],
+                },
+                status=413,
+            )
+        return self.get_response(request)
+
+
+def _body_size_limit(content_type: str) -> int:
+    if content_type == "multipart/form-data":
+        return settings.REQUEST_MAX_UPLOAD_SIZE
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # Django reads such a body as empty
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing documents nested deeper than REQUEST_MAX_JSON_DEPTH."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        limit = settings.REQUEST_MAX_JSON_DEPTH
+        try:
+            document = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise JSONTooDeep(limit) from None
+        if json_depth_exceeds(document, limit):
+            raise JSONTooDeep(limit)
+        return document
+
+
+class JSONTooDeep(exceptions.ParseError):
+    # A ParseError, not config.errors.ApplicationError: DRF imports the parsers while
+    # config.errors is still importing DRF.
+    def __init__(self, limit: int):
+        super().__init__(
+            {
+                "detail": f"The JSON body is nested deeper than {limit} levels.",
+                "body": [f"At most {limit} levels of nested objects and arrays."],
+            }
+        )
+
+
+def json_depth_exceeds(document: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` deep (a scalar is depth 0).
+
+    Walks without recursion, so a document Python could parse but not recurse into is refused
+    too; only containers are visited, which keeps a 1,000-event batch at about a millisecond."""
+    level = [document]
+    for _ in range(limit):
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            return False
+        level = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+        ]
+    return any(isinstance(item, dict | list) for item in level)
