@@ -3,6 +3,7 @@ Content-Length before anything reads the body) and the nesting depth of JSON (ch
 parses it). Both answer in the API's error shape instead of Django's HTML 400 page or a 500
 from a RecursionError deep inside a serializer or the database driver."""
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -44,29 +45,54 @@ def _content_length(request: HttpRequest) -> int:
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing documents nested deeper than REQUEST_MAX_JSON_DEPTH."""
+    """DRF's JSON parser, refusing documents nested deeper than REQUEST_MAX_JSON_DEPTH and text
+    with a NUL character, which PostgreSQL stores in neither text nor jsonb (a 500 otherwise)."""
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        raw = stream.read()
         limit = settings.REQUEST_MAX_JSON_DEPTH
         try:
-            document = super().parse(stream, media_type, parser_context)
+            document = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError:
-            raise JSONTooDeep(limit) from None
+            raise _too_deep(limit) from None
         if json_depth_exceeds(document, limit):
-            raise JSONTooDeep(limit)
+            raise _too_deep(limit)
+        # Only the escape can carry a NUL: JSON refuses a raw one inside a string.
+        if b"\\u0000" in raw and json_has_nul(document):
+            raise _refusal(
+                "The JSON body has a NUL character (\\u0000), which cannot be stored.",
+                "No \\u0000 in strings or keys.",
+            )
         return document
 
 
-class JSONTooDeep(exceptions.ParseError):
+def _too_deep(limit: int) -> exceptions.ParseError:
+    return _refusal(
+        f"The JSON body is nested deeper than {limit} levels.",
+        f"At most {limit} levels of nested objects and arrays.",
+    )
+
+
+def _refusal(detail: str, reason: str) -> exceptions.ParseError:
     # A ParseError, not config.errors.ApplicationError: DRF imports the parsers while
     # config.errors is still importing DRF.
-    def __init__(self, limit: int):
-        super().__init__(
-            {
-                "detail": f"The JSON body is nested deeper than {limit} levels.",
-                "body": [f"At most {limit} levels of nested objects and arrays."],
-            }
-        )
+    return exceptions.ParseError({"detail": detail, "body": [reason]})
+
+
+def json_has_nul(document: Any) -> bool:
+    """Whether any string or key holds a NUL character; walks without recursion."""
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def json_depth_exceeds(document: Any, limit: int) -> bool:

@@ -100,3 +100,30 @@ def test_the_admin_gets_the_json_413_too(client, settings):
 )
 def test_depth_counts_nested_objects_and_arrays(document, limit, exceeds):
     assert json_depth_exceeds(document, limit) is exceeds
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name": "N\\u0000", "output_formats": ["csv"]}',
+        '{"name": "N", "output_formats": ["csv"], "charts": [{"title\\u0000": 1}]}',
+    ],
+)
+def test_a_nul_character_in_json_is_a_400_before_the_database_sees_it(admin_client_api, body):
+    response = admin_client_api.post(
+        f"{BI}/report-templates", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "The JSON body has a NUL character (\\u0000), which cannot be stored.",
+        "body": ["No \\u0000 in strings or keys."],
+    }
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(admin_client_api):
+    body = '{"name": "Path C:\\\\u0000", "output_formats": ["csv"]}'
+    response = admin_client_api.post(
+        f"{BI}/report-templates", body, content_type="application/json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["name"] == "Path C:\\u0000"
