@@ -15,7 +15,6 @@ from rest_framework_simplejwt.views import (
 )
 
 from accounts.logins import login_locked
-from accounts.logins import login_locked
 from accounts.models import Organization
 from accounts.permissions import IsOrgViewer
 from accounts.schema import SingleObjectSchema

@@ -372,6 +372,11 @@ DELIVERY_STORAGE_ROOTS = [
 REPORT_DATA_DIR = env_path("REPORT_DATA_DIR", VAR_DIR / "data", base=BASE_DIR)
 # Hosts (or host:port) `api` data sources may reach on private or loopback addresses.
 DATASOURCE_ALLOWED_HOSTS = env_list("DATASOURCE_ALLOWED_HOSTS", [])
+# Keys that encrypt secrets at rest (webhook secrets, S3 keys): Fernet keys, the first
+# encrypts, all decrypt. Unset, development derives one from SECRET_KEY; production sets it.
+FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS")
+# Addresses (or networks) of the proxies whose X-Forwarded-For the access log believes.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 
 # Redis servers `redis` data sources may read: REPORTING_REDIS_URL is "default", each
@@ -425,11 +430,6 @@ def _connection_grants(
     return grants
 
 
-# Keys that encrypt secrets at rest (webhook secrets, S3 keys): Fernet keys, the first
-# encrypts, all decrypt. Unset, development derives one from SECRET_KEY; production sets it.
-FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS")
-# Addresses (or networks) of the proxies whose X-Forwarded-For the access log believes.
-TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 REPORTING_CONNECTION_GRANTS = {
     "database": _connection_grants(
         "REPORTING_DATABASE_",
