@@ -1,6 +1,5 @@
 """The business-intelligence API: thin viewsets onto reporting's services and selectors."""
 
-from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -27,7 +26,6 @@ from reporting.models import (
     ReportTemplate,
     ReportUsageMetric,
     Trigger,
-    report_storage,
 )
 from reporting.serializers import (
     ConnectionsSerializer,
@@ -50,6 +48,7 @@ from reporting.services import executions as execution_services
 from reporting.services import schedules as schedule_services
 from reporting.services import templates as template_services
 from reporting.services.access_log import ClientInfo, access_log_record
+from reporting.views import output_file_response
 
 READ_ACTIONS = ("list", "retrieve")
 
@@ -302,12 +301,7 @@ class ReportOutputViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet
             output=output,
             client=self.client(),
         )
-        return FileResponse(
-            report_storage().open(output.file.name, "rb"),
-            as_attachment=True,
-            filename=output.filename,
-            content_type=output.content_type,
-        )
+        return output_file_response(output)
 
 
 class ConnectionViewSet(viewsets.ViewSet):

@@ -1,6 +1,7 @@
 """What the HTML and PDF renderers share: the layout's context, its rendering, the URL fetcher.
 
-A layout is a Django template (the document's own text, or `reports/default.html`). Its
+A layout is a Django template (the document's own text, or `reports/default.html`), rendered by
+the restricted engine of `layout_engine` and cleaned by `sanitize`. Its
 context holds each table with at most `pdf_max_rows` rows, already formatted as text, so a
 layout never needs filters to show a value and never reads more of a spool than it shows.
 """
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.template import engines
+from django.template import Context
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from reporting.renderers.charts import chart_svg
+from reporting.renderers.layout_engine import layout_engine, layout_template
+from reporting.renderers.sanitize import html_clean
 from reporting.tables import Branding, Chart, Column, ReportDocument, SpooledTable
 
 # The project's static/ folder, found from this package so renderers never read settings.
@@ -120,16 +123,16 @@ class TableView:
 
 
 def render_layout(document: ReportDocument) -> str:
-    """The document's layout rendered to HTML, times shown in the document's time zone."""
-    django_engine = engines["django"]
+    """The document's layout rendered to HTML, times shown in the document's time zone, by the
+    restricted layout engine and then sanitized (`sanitize.html_clean`)."""
     if document.layout is None:
-        template = django_engine.get_template(DEFAULT_LAYOUT)
+        template = layout_engine().get_template(DEFAULT_LAYOUT)
     else:
-        template = django_engine.from_string(document.layout)
-    context = layout_context(document)
+        template = layout_template(document.layout)
+    context = Context(layout_context(document), autoescape=True)
     # `{{ generated_at }}` in a layout converts to the active zone: make it the report's.
     with timezone.override(document.time_zone):
-        return template.render(context)
+        return html_clean(template.render(context))
 
 
 def layout_context(document: ReportDocument) -> dict[str, Any]:

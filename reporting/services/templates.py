@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.template import TemplateSyntaxError, engines
+from django.template import TemplateSyntaxError
 from django.utils.text import slugify
 
 from accounts.models import Organization
@@ -23,6 +23,7 @@ from reporting.models import (
     TemplateDataSource,
 )
 from reporting.parameters import schema_parameter_names, schema_validate
+from reporting.renderers.layout_engine import layout_compile
 from reporting.services.access_log import ClientInfo, access_log_record
 
 FORMAT_ALIASES = {"excel": "xlsx", "xls": "xlsx"}
@@ -375,7 +376,7 @@ def _template_layout_check(template: ReportTemplate) -> None:
     if source is None:
         return
     try:
-        engines["django"].from_string(source)
+        layout_compile(source)
     except TemplateSyntaxError as error:
         field = "layout" if template.layout else "layout_name"
         raise ApplicationError(
