@@ -76,3 +76,16 @@ def organization_context_for_user(
             "organization": {"choices": [{"slug": o.slug, "name": o.name} for o in candidates]}
         },
     )
+
+
+def organizations_administered(*, user: AbstractBaseUser) -> QuerySet[Organization]:
+    """The organisations whose objects this user may manage in the Django admin.
+
+    Superusers: all of them. Anyone else: those where their membership is admin or super_admin
+    (a super_admin member does not reach organisations they are not a member of here).
+    """
+    if user.is_superuser:
+        return Organization.objects.all()
+    return Organization.objects.filter(
+        memberships__user=user, memberships__role__in=[Role.ADMIN, Role.SUPER_ADMIN]
+    )

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from accounts.admin_scoping import TenantScopedAdmin
 from analytics.models import AnalyticsDirtyDay, AnalyticsReportRequest, AnalyticsSnapshot
 
 
 @admin.register(AnalyticsSnapshot)
-class AnalyticsSnapshotAdmin(admin.ModelAdmin):
+class AnalyticsSnapshotAdmin(TenantScopedAdmin):
     list_display = ["organization", "date", "metric", "computed_at"]
     list_filter = ["metric", "organization"]
     date_hierarchy = "date"
@@ -12,13 +13,13 @@ class AnalyticsSnapshotAdmin(admin.ModelAdmin):
 
 
 @admin.register(AnalyticsDirtyDay)
-class AnalyticsDirtyDayAdmin(admin.ModelAdmin):
+class AnalyticsDirtyDayAdmin(TenantScopedAdmin):
     list_display = ["organization", "date", "marked_at"]
     list_filter = ["organization"]
 
 
 @admin.register(AnalyticsReportRequest)
-class AnalyticsReportRequestAdmin(admin.ModelAdmin):
+class AnalyticsReportRequestAdmin(TenantScopedAdmin):
     """Read-only: requests are made through the API; their runs are report executions."""
 
     list_display = ["created_at", "organization", "requested_by", "report_type", "format", "status"]

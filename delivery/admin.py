@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from accounts.admin_scoping import TenantScopedAdmin
 from config.errors import ApplicationError
 from delivery import services
 from delivery.channels.base import ConfigError
@@ -43,7 +44,7 @@ def _config_reasons(error: ConfigError) -> list[str]:
 
 
 @admin.register(DeliveryTarget)
-class DeliveryTargetAdmin(admin.ModelAdmin):
+class DeliveryTargetAdmin(TenantScopedAdmin):
     form = DeliveryTargetForm
     list_display = ["name", "organization", "kind", "enabled", "updated_at"]
     list_filter = ["kind", "enabled", "organization"]
@@ -71,7 +72,7 @@ class DeliveryTargetAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(TenantScopedAdmin):
     list_display = [
         "execution", "target", "status", "attempts", "response_status", "last_error", "sent_at",
         "next_attempt_at",

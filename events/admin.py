@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from accounts.admin_scoping import TenantScopedAdmin
 from events.models import (
     EquipmentUsageLog,
     InventoryAnalytics,
@@ -10,7 +11,7 @@ from events.models import (
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(admin.ModelAdmin):
+class UsageEventAdmin(TenantScopedAdmin):
     list_display = ["timestamp", "organization", "user_id", "event_type", "event_category"]
     list_filter = ["event_category", "event_type", "organization"]
     search_fields = ["user_id", "event_id", "event_type"]
@@ -18,11 +19,17 @@ class UsageEventAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in UsageEvent._meta.fields]
     show_full_result_count = False  # counting millions of rows on every page is slow
 
+    def has_add_permission(self, request) -> bool:
+        return False  # every field is read-only: rows come from the API
 
-class FactTableAdmin(admin.ModelAdmin):
+
+class FactTableAdmin(TenantScopedAdmin):
     """Fact tables are written by the API and the import command; the admin only reads them."""
 
     show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from accounts.models import Role
 from config.errors import ApplicationError
 from reporting.connections import connection_grant_save, connection_grant_validate
@@ -81,7 +82,7 @@ class DataSourceForm(forms.ModelForm):
 
 
 @admin.register(DataSource)
-class DataSourceAdmin(admin.ModelAdmin):
+class DataSourceAdmin(TenantScopedAdmin):
     form = DataSourceForm
     list_display = ["name", "organization", "source_type", "updated_at"]
     list_filter = ["source_type", "organization"]
@@ -111,7 +112,7 @@ class DataSourceAdmin(admin.ModelAdmin):
         ]
 
     def preview_view(self, request, pk: int):
-        source = get_object_or_404(DataSource, pk=pk)
+        source = get_object_or_404(self.get_queryset(request), pk=pk)
         form = PreviewForm(request.POST or None)
         preview = None
         if request.method == "POST" and form.is_valid():
@@ -144,7 +145,7 @@ class PreviewForm(forms.Form):
     )
 
 
-class TemplateDataSourceInline(admin.TabularInline):
+class TemplateDataSourceInline(TenantScopedInline, admin.TabularInline):
     model = TemplateDataSource
     extra = 1
     fields = ["position", "data_source"]
@@ -197,7 +198,7 @@ class ReportTemplateForm(forms.ModelForm):
 
 
 @admin.register(ReportTemplate)
-class ReportTemplateAdmin(admin.ModelAdmin):
+class ReportTemplateAdmin(TenantScopedAdmin):
     form = ReportTemplateForm
     inlines = [TemplateDataSourceInline]
     list_display = [
@@ -225,7 +226,7 @@ class ReportTemplateAdmin(admin.ModelAdmin):
         ]
 
     def run_view(self, request, pk: int):
-        template = get_object_or_404(ReportTemplate, pk=pk)
+        template = get_object_or_404(self.get_queryset(request), pk=pk)
         form = RunReportForm(request.POST or None, template=template)
         if request.method == "POST" and form.is_valid():
             try:
@@ -253,7 +254,7 @@ class ReportTemplateAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/reporting/run.html", context)
 
 
-class ReportOutputInline(admin.TabularInline):
+class ReportOutputInline(TenantScopedInline, admin.TabularInline):
     model = ReportOutput
     extra = 0
     can_delete = False
@@ -265,7 +266,7 @@ class ReportOutputInline(admin.TabularInline):
 
 
 @admin.register(ReportExecution)
-class ReportExecutionAdmin(admin.ModelAdmin):
+class ReportExecutionAdmin(TenantScopedAdmin):
     list_display = [
         "id",
         "template",
@@ -337,7 +338,7 @@ class ReportExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReportOutput)
-class ReportOutputAdmin(admin.ModelAdmin):
+class ReportOutputAdmin(TenantScopedAdmin):
     list_display = ["filename", "format", "size", "created_at", "expires_at", "download"]
     list_filter = ["format"]
     search_fields = ["filename", "sha256"]
@@ -353,7 +354,7 @@ class ReportOutputAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReportAccessLog)
-class ReportAccessLogAdmin(admin.ModelAdmin):
+class ReportAccessLogAdmin(TenantScopedAdmin):
     list_display = ["created_at", "organization", "user", "action", "object_repr", "ip_address"]
     list_filter = ["action", "organization"]
     search_fields = ["object_repr", "user__username", "ip_address"]
@@ -396,7 +397,7 @@ class ReportScheduleForm(forms.ModelForm):
 
 
 @admin.register(ReportSchedule)
-class ReportScheduleAdmin(admin.ModelAdmin):
+class ReportScheduleAdmin(TenantScopedAdmin):
     form = ReportScheduleForm
     list_display = [
         "name", "organization", "template", "cron", "time_zone", "enabled", "next_run_at",
@@ -450,7 +451,7 @@ class ReportScheduleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReportUsageMetric)
-class ReportUsageMetricAdmin(admin.ModelAdmin):
+class ReportUsageMetricAdmin(TenantScopedAdmin):
     list_display = [
         "date", "template", "organization", "runs", "failures", "mean_duration_seconds",
         "p95_duration_seconds", "rows", "downloads", "distinct_users",
