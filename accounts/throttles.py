@@ -15,9 +15,15 @@ from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from config.client_address import client_address
+
 
 class WindowThrottle(BaseThrottle):
     scope = "api"
+
+    def get_ident(self, request) -> str:
+        """The client's address: X-Forwarded-For only from TRUSTED_PROXIES, as the access log."""
+        return client_address(request.META) or "unknown"
 
     def identity(self, request, view) -> str | None:
         """Whom this request counts against; None counts it against no one."""

@@ -244,7 +244,7 @@ REST_FRAMEWORK = {
         "ingest": env_rate("THROTTLE_INGEST_RATE", "6000/min"),
         "api": env_rate("THROTTLE_API_RATE", "1200/min"),
     },
-    # The address is REMOTE_ADDR: X-Forwarded-For is anyone's to write.
+    # Per-address limits take the address from config.client_address (TRUSTED_PROXIES).
     "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
 }

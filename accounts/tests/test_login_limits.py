@@ -137,6 +137,27 @@ def test_token_attempts_are_limited_per_address_over_many_usernames(api, db):
     assert codes == [401] * 10 + [429]
 
 
+def test_clients_behind_a_trusted_proxy_are_counted_apart(api, db, settings):
+    import ipaddress
+
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.5/32")]
+
+    def attempt(n, client):
+        return api.post(
+            "/api/v1/auth/token/",
+            {"username": f"guess{n}", "password": "wrong"},
+            format="json",
+            REMOTE_ADDR="10.0.0.5",
+            HTTP_X_FORWARDED_FOR=client,
+        ).status_code
+
+    with time_machine.travel(timezone.now().replace(second=0), tick=False):
+        first = [attempt(n, "203.0.113.7") for n in range(11)]
+        other = attempt(99, "203.0.113.8")
+    assert first == [401] * 10 + [429]
+    assert other == 401  # another client behind the same proxy is not throttled with the first
+
+
 def test_a_forwarded_for_header_does_not_make_a_new_address(api, db):
     with time_machine.travel(timezone.now().replace(second=0), tick=False):
         codes = [
