@@ -146,8 +146,8 @@ def layout_context(document: ReportDocument) -> dict[str, Any]:
     ]
     local_time = document.generated_at.astimezone(document.time_zone)
     colour = document.branding.colour
+    # Only the values a layout shows: no document object, whose text would name spool paths.
     return {
-        "document": document,
         "title": document.title,
         "description": document.description,
         "branding": document.branding,

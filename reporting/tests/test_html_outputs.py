@@ -53,6 +53,19 @@ def test_an_analysts_scripts_and_event_handlers_never_reach_the_html_file(
 
 
 @runs_reports
+def test_a_layout_cannot_print_internal_paths(organization, invoices, analyst, settings):
+    template = ReportTemplateFactory(
+        organization=organization,
+        sources=[invoices],
+        output_formats=["html"],
+        layout="<p>{{ document }}|{{ tables }}|{{ branding }}|{{ charts }}</p>",
+    )
+    html = file_bytes(html_output(template, analyst)).decode()
+    for internal in (str(settings.REPORT_SPOOL_DIR), str(settings.BASE_DIR), "PosixPath"):
+        assert internal not in html
+
+
+@runs_reports
 def test_the_default_layout_keeps_its_chart_and_branding(organization, invoices, analyst):
     organization.name, organization.report_footer = "Acme Makers", "Internal use only"
     organization.brand_colour = "#aa3300"
