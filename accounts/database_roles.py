@@ -192,7 +192,7 @@ def organization_roles_sync(*, organization_ids: list[UUID]) -> dict[str, int]:
     organisations that no longer exist dropped, the group's grants renewed."""
     if not applies():
         return {"made": 0, "dropped": 0}
-    wanted = {tenant_role(pk).name: tenant_role(pk) for pk in organization_ids}
+    wanted = {role.name: role for role in map(tenant_role, organization_ids)}
     with _admin_cursor() as cursor:
         group = _group_ensure(cursor)
         for role in wanted.values():

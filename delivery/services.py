@@ -80,8 +80,6 @@ def target_store(*, target: DeliveryTarget) -> DeliveryTarget:
 
 def _same_place(target: DeliveryTarget, fields: dict[str, Any]) -> bool:
     """Stored secrets only carry over to the same kind (and storage backend) of target."""
-    if not isinstance(fields["config"], dict):
-        return False
     return fields.get("kind", target.kind) == target.kind and fields["config"].get(
         "backend", target.config.get("backend")
     ) == target.config.get("backend")

@@ -61,13 +61,15 @@ def _refusal(message: str, denied: list[str]) -> str:
     refused = "The query was refused"
     found = _DENIED_TABLE.search(message)
     table = found[1].strip('"') if found else None
-    if table and table not in VIEW_NAMES:
+    if table:
+        if table in VIEW_NAMES:  # a view it may read but did more with (FOR UPDATE, say)
+            return f"{refused}: {message}. Report SQL only reads the reporting schema."
         return f"{refused}: {instead_of(table)}"
-    for what in [] if table else denied:
-        kind, _, name = what.partition(":")
-        if kind == "table":
-            return f"{refused}: {instead_of(name)}"
-        if kind == "function":
-            return f"{refused}: the function {name}() is not allowed in report SQL."
-        return f"{refused} ({name}): report SQL only reads the reporting schema."
-    return f"{refused}: {message}. Report SQL only reads the reporting schema."
+    if not denied:
+        return f"{refused}: {message}. Report SQL only reads the reporting schema."
+    kind, _, name = denied[0].partition(":")  # what SQLite's authorizer refused first
+    if kind == "table":
+        return f"{refused}: {instead_of(name)}"
+    if kind == "function":
+        return f"{refused}: the function {name}() is not allowed in report SQL."
+    return f"{refused} ({name}): report SQL only reads the reporting schema."
