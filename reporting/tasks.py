@@ -3,11 +3,8 @@ from celery import shared_task
 from reporting.services.executions import execution_run
 from reporting.services.metrics import usage_metrics_generate
 from reporting.services.outputs import outputs_clean_expired
-from reporting.services.schedules import (
-    executions_requeue_stale,
-    schedule_run_due,
-    schedules_catch_up,
-)
+from reporting.services.recovery import executions_requeue_stale
+from reporting.services.schedules import schedule_run_due, schedules_catch_up
 from reporting.services.search_sync import executions_sync
 
 

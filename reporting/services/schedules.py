@@ -1,5 +1,5 @@
-"""Report schedules: saving them (and their beat entry), running due slots exactly once,
-catching up after an outage, and putting back executions whose worker died.
+"""Report schedules: saving them (and their beat entry), running due slots exactly once, and
+catching up after an outage.
 
 Slot times come from our code (reporting.slots), never from when beat fired: the beat entry
 only wakes a schedule up, and a slot that already has an execution is a no-op, because
@@ -376,35 +376,3 @@ def schedule_run_now(
         schedule=schedule,
         client=client,
     )
-
-
-# --- recovering --------------------------------------------------------------------------------
-
-
-def executions_requeue_stale(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
-    """Running executions whose heartbeat stopped: queue them again, or fail them for good.
-
-    Returns (requeued ids, failed ids). Conditional updates: an execution that beats again
-    between the two queries is left alone.
-    """
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.REPORT_STALE_AFTER)
-    stale = ReportExecution.objects.filter(status=ExecutionStatus.RUNNING, heartbeat_at__lt=cutoff)
-    found = list(stale.values_list("pk", "attempts"))
-    again = [pk for pk, attempts in found if attempts < settings.REPORT_MAX_ATTEMPTS]
-    give_up = [pk for pk, attempts in found if attempts >= settings.REPORT_MAX_ATTEMPTS]
-    with transaction.atomic():
-        stale.filter(pk__in=again).update(status=ExecutionStatus.QUEUED, progress=0)
-        stale.filter(pk__in=give_up).update(
-            status=ExecutionStatus.FAILED,
-            finished_at=now,
-            error=(
-                f"The worker running this report stopped {settings.REPORT_MAX_ATTEMPTS} times "
-                "(killed or lost); it was not retried again."
-            ),
-        )
-        for execution in ReportExecution.objects.filter(pk__in=again):
-            enqueue_on_commit(execution)
-    if found:
-        log.warning("Stale executions: requeued %s, failed %s.", again, give_up)
-    return again, give_up

@@ -129,7 +129,7 @@ def test_a_worker_killed_mid_run_loses_nothing(live_worker, organization, analys
     from django.utils import timezone
 
     from reporting.models import ReportExecution, report_storage
-    from reporting.services.schedules import executions_requeue_stale
+    from reporting.services.recovery import executions_requeue_stale
     from reporting.tests.factories import ReportTemplateFactory
 
     slow = DataSourceFactory(organization=organization, name="Slow", query=(

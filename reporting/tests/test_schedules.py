@@ -9,7 +9,6 @@ from django_celery_beat.models import PeriodicTask
 
 from reporting.models import ExecutionStatus, ReportExecution
 from reporting.services.schedules import (
-    executions_requeue_stale,
     schedule_create,
     schedule_delete,
     schedule_run_due,
@@ -119,31 +118,6 @@ def test_a_catch_up_run_reports_the_period_its_slot_was_due_for(billing_template
         schedules_catch_up()
     months = [e.parameters["month"] for e in schedule.executions.order_by("slot_at")]
     assert months == ["02", "03"]
-
-
-def test_a_stale_execution_is_queued_again_then_given_up(billing_template, settings):
-    settings.REPORT_MAX_ATTEMPTS = 2
-    now = utc(2025, 5, 5, 12)
-    lost = ReportExecution.objects.create(
-        organization=billing_template.organization, template=billing_template, status="running",
-        attempts=1, heartbeat_at=now - timedelta(minutes=11),
-    )  # fmt: skip
-    alive = ReportExecution.objects.create(
-        organization=billing_template.organization, template=billing_template, status="running",
-        attempts=1, heartbeat_at=now - timedelta(minutes=2),
-    )  # fmt: skip
-    assert executions_requeue_stale(now=now) == ([lost.pk], [])
-    lost.refresh_from_db()
-    assert lost.status == ExecutionStatus.QUEUED
-    ReportExecution.objects.filter(pk=lost.pk).update(
-        status="running", attempts=2, heartbeat_at=now - timedelta(minutes=11)
-    )
-    assert executions_requeue_stale(now=now) == ([], [lost.pk])
-    lost.refresh_from_db()
-    assert lost.status == ExecutionStatus.FAILED
-    assert "stopped 2 times" in lost.error
-    alive.refresh_from_db()
-    assert alive.status == ExecutionStatus.RUNNING
 
 
 def test_the_beat_entry_follows_the_schedule(billing_template):
