@@ -50,6 +50,7 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    SKIPPED = "skipped"  # never attempted: the execution did not succeed, or ended another way
 
 
 class Delivery(models.Model):

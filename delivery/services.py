@@ -163,16 +163,26 @@ def deliveries_plan(*, plan: Iterable[tuple[ReportExecution, Iterable[DeliveryTa
 
 def deliveries_start(*, execution: ReportExecution) -> None:
     """The execution ended: send its deliveries if it succeeded, else close them."""
-    pending = Delivery.objects.filter(execution=execution, status=DeliveryStatus.PENDING)
     if execution.status != "succeeded":
-        pending.update(
-            status=DeliveryStatus.FAILED,
-            last_error=f"Nothing to deliver: the report {execution.status}.",
+        deliveries_settle(
+            execution_ids=[execution.pk],
+            reason=f"Nothing to deliver: the report {execution.status}.",
         )
         return
+    pending = Delivery.objects.filter(execution=execution, status=DeliveryStatus.PENDING)
     pending.update(next_attempt_at=timezone.now())
     for pk in pending.values_list("pk", flat=True):
         _enqueue_on_commit(pk)
+
+
+def deliveries_settle(*, execution_ids: list[int], reason: str) -> int:
+    """Every still-pending delivery of these executions ends `skipped` with the reason (one
+    UPDATE); returns how many. For executions that ended with nothing to send, by any path
+    (failure, cancel, the sweep giving up). Deliveries already sent or failed keep their end;
+    settling twice changes nothing."""
+    return Delivery.objects.filter(
+        execution_id__in=execution_ids, status=DeliveryStatus.PENDING
+    ).update(status=DeliveryStatus.SKIPPED, last_error=reason, next_attempt_at=None)
 
 
 def deliveries_retry_due(*, now: datetime | None = None) -> list[int]:

@@ -18,6 +18,7 @@ from delivery.models import Delivery, DeliveryStatus
 from delivery.services import (
     deliveries_plan,
     deliveries_retry_due,
+    deliveries_settle,
     deliveries_start,
     delivery_attempt,
     target_create,
@@ -140,15 +141,45 @@ def test_webhook_retries_carry_the_same_delivery_id_and_a_valid_signature(
     assert second.headers["X-Signature-256"] == f"sha256={expected}"
 
 
-def test_a_failed_report_is_not_delivered(organization, billing_template):
+def test_a_failed_report_is_not_delivered(organization, billing_template, admin_client_api):
     execution = ReportExecution.objects.create(
         organization=organization, template=billing_template, status="failed", error="boom"
     )
     deliveries_plan(plan=[(execution, [email_target(organization)])])
     deliveries_start(execution=execution)
-    delivery = Delivery.objects.get()
-    assert delivery.status == "failed"
-    assert "the report failed" in delivery.last_error
+    [delivery] = admin_client_api.get(f"{BI}/deliveries").json()["results"]
+    assert delivery["status"] == "skipped"
+    assert delivery["last_error"] == "Nothing to deliver: the report failed."
+    assert delivery["next_attempt_at"] is None
+
+
+def test_settling_skips_only_the_pending_deliveries_of_the_given_executions(
+    organization, billing_template, succeeded, smtp_server, django_capture_on_commit_callbacks
+):
+    given_up, other = (
+        ReportExecution.objects.create(
+            organization=organization, template=billing_template, status="running"
+        )
+        for _ in range(2)
+    )
+    [sent] = send(succeeded, [email_target(organization)], django_capture_on_commit_callbacks)
+    board = target_create(organization=organization, created_by=None, name="Board",
+                         kind="email", config={"recipients": ["board@acme.test"]})  # fmt: skip
+    deliveries_plan(plan=[(given_up, [sent.target, board]), (other, [board])])
+    reason = "Nothing to deliver: the report was given up after 3 attempts."
+    ids = [given_up.pk, succeeded.pk]
+    assert deliveries_settle(execution_ids=ids, reason=reason) == 2
+    assert deliveries_settle(execution_ids=ids, reason="again") == 0  # settling twice: no change
+    by_execution = {
+        (d.execution_id, d.target_id): (d.status, d.last_error, d.next_attempt_at)
+        for d in Delivery.objects.all()
+    }
+    assert by_execution == {
+        (given_up.pk, sent.target_id): ("skipped", reason, None),
+        (given_up.pk, board.pk): ("skipped", reason, None),
+        (succeeded.pk, sent.target_id): ("sent", "", None),  # an ended delivery keeps its end
+        (other.pk, board.pk): ("pending", "", None),
+    }
 
 
 def test_an_altered_or_expired_link_is_refused(succeeded, settings):
