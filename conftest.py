@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory, OrganizationFactory
 from config.env import env_bool, redis_server
+from config.tests.services import OwnPostgres, OwnRedis
 from reporting.tests.factories import DataSourceFactory, ReportTemplateFactory
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -42,6 +43,24 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         _service_missing(f"Redis at REDIS_URL={url} does not answer ({exc}); start redis-server")
     return url
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own on a spare port, to stop and start (a fault drill)."""
+    if reason := OwnRedis.unavailable():
+        _service_missing(reason)
+    with OwnRedis() as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL cluster of this test's own on a spare port, to stop and start."""
+    if reason := OwnPostgres.unavailable():
+        _service_missing(reason)
+    with OwnPostgres() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -252,6 +252,9 @@ REST_FRAMEWORK = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_BODY_MB", 10, minimum=1) * 2**20
 REQUEST_MAX_UPLOAD_SIZE = env_int("REQUEST_MAX_UPLOAD_MB", 100, minimum=1) * 2**20
 REQUEST_MAX_JSON_DEPTH = env_int("REQUEST_MAX_JSON_DEPTH", 32, minimum=2)
+# Seconds an outage's 503 (database, cache or broker unavailable) asks clients to wait in
+# Retry-After (config/outages.py).
+OUTAGE_RETRY_AFTER = env_int("OUTAGE_RETRY_AFTER", 10, minimum=1)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
@@ -452,8 +455,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"outage_tracebacks": {"()": "config.outages.OutageTracebackFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # WeasyPrint logs every rendering step at INFO; its warnings are what matter.
-    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
+    "loggers": {
+        # WeasyPrint logs every rendering step at INFO; its warnings are what matter.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        # An outage's 503 is one line of config.outages, not a traceback per request.
+        "django.request": {"filters": ["outage_tracebacks"]},
+    },
 }

@@ -49,5 +49,8 @@ urlpatterns = [
     path("r/<str:token>", signed_download, name="report-output-link"),
 ]
 
+# Database, cache or broker unavailable: a 503 naming it instead of the 500 page.
+handler500 = "config.outages.server_error"
+
 admin.site.site_header = "Reporting Hub"
 admin.site.site_title = "Reporting Hub"

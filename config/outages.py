@@ -1,0 +1,85 @@
+"""An outage of the database, the cache or the broker answers 503 naming the service, with
+Retry-After, instead of a 500 page.
+
+Django turns an exception into a response at every middleware layer (convert_exception_to_response),
+so no middleware sees the ones raised in another middleware (a session or user loaded from the
+database, a throttle counted on the cache) or on the way out (a session saved). Every such
+exception, a view's included, ends in the root URLconf's handler500 while it is being handled:
+`server_error` is that handler. It only runs with DEBUG off; with DEBUG on, Django's debug page
+shows the traceback, as for any error.
+
+One warning line is logged per 503; `OutageTracebackFilter` drops the record (with its traceback)
+Django logs for the same response.
+"""
+
+import logging
+import sys
+
+import kombu.exceptions
+import psycopg2
+import redis.exceptions
+from django import db
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+
+logger = logging.getLogger(__name__)
+
+OUTAGE_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
+    # Django wraps the driver's errors, but not those raised outside its cursor and connect.
+    "database": (db.OperationalError, db.InterfaceError, psycopg2.OperationalError),
+    "cache": (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+    # kombu raises this for every transport (Redis, RabbitMQ) once its publish retries give up.
+    "broker": (kombu.exceptions.OperationalError,),
+}
+SERVICE_NAMES = {"database": "The database", "cache": "The cache", "broker": "The message broker"}
+
+
+def outage_service(exc: BaseException | None) -> str | None:
+    """The service whose unavailability `exc` is ("database", "cache", "broker"), else None."""
+    for service, errors in OUTAGE_ERRORS.items():
+        if isinstance(exc, errors):
+            return service
+    return None
+
+
+def outage_response(request: HttpRequest, *, service: str) -> HttpResponse:
+    retry_after = settings.OUTAGE_RETRY_AFTER
+    detail = f"{SERVICE_NAMES[service]} is unavailable. Try again in {retry_after} seconds."
+    if _wants_page(request):
+        response = HttpResponse(detail, status=503, content_type="text/plain; charset=utf-8")
+    else:
+        response = JsonResponse({"detail": detail, "service": service}, status=503)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _wants_page(request: HttpRequest) -> bool:
+    # API clients, curl (*/*) and anything asking for JSON get JSON; a browser on the admin a page.
+    accept = request.headers.get("Accept", "")
+    return not request.path.startswith("/api/") and "text/html" in accept
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: a 503 for an outage, Django's 500 page for anything else."""
+    exc = sys.exc_info()[1]
+    service = outage_service(exc)
+    if service is None:
+        return defaults.server_error(request)
+    reason = next(iter(str(exc).strip().splitlines()), "")  # psycopg2's run over lines
+    logger.warning(
+        "%s unavailable: %s %s answered 503 (%s: %s)",
+        service,
+        request.method,
+        request.path,
+        type(exc).__name__,
+        reason,
+    )
+    return outage_response(request, service=service)
+
+
+class OutageTracebackFilter(logging.Filter):
+    """For django.request: drops its error record of an outage, which server_error logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and outage_service(record.exc_info[1]))
