@@ -2,6 +2,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 
 from accounts.permissions import ORGANIZATION_HEADER, HasOrganizationRole
+from config.outages import OUTAGE_ERRORS
 
 ORGANIZATION_PARAMETER = OpenApiParameter(
     ORGANIZATION_HEADER,
@@ -44,7 +45,19 @@ ERROR_RESPONSES = {
     "organisation named.",
     "404": "No such object in the organisation the request acts in (or no such page).",
     "429": "Too many requests; `Retry-After` says in how many seconds to try again.",
+    "503": "The database, the cache or the broker is unavailable; `service` names it, "
+    "`Retry-After` says in how many seconds to try again.",
 }
+# The body of config.outages' 503.
+OUTAGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "service": {"type": "string", "enum": list(OUTAGE_ERRORS)},
+    },
+    "required": ["detail", "service"],
+}
+RETRY_AFTER_CODES = ("429", "503")
 WRITE_ERROR_RESPONSES = {"409": "The object's state does not allow this now."}
 BODY_ERROR_RESPONSES = {
     "413": "The request body is larger than the limit.",
@@ -55,7 +68,8 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 
 def error_responses_declare(result, generator, request, public):
     """drf-spectacular postprocessing hook: every operation lists the errors it can answer."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(Error=ERROR_SCHEMA, Outage=OUTAGE_SCHEMA)
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
@@ -74,10 +88,11 @@ def _error_codes(method: str, operation: dict) -> dict[str, str]:
 
 
 def _error_response(code: str, description: str) -> dict:
+    schema = "Outage" if code == "503" else "Error"
     response = {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
-    if code == "429":
+    if code in RETRY_AFTER_CODES:
         response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return response

@@ -34,6 +34,16 @@ def test_writes_declare_conflict_and_bodies_declare_size_and_type(schema):
     assert "Retry-After" in listing["429"]["headers"]
 
 
+def test_every_operation_declares_the_outage_answer_with_its_service_and_retry_after(schema):
+    for path, method, operation in operations(schema):
+        outage = operation["responses"]["503"]
+        content = outage["content"]["application/json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/Outage"}, (path, method)
+        assert "Retry-After" in outage["headers"], (path, method)
+    service = schema["components"]["schemas"]["Outage"]["properties"]["service"]
+    assert service["enum"] == ["database", "cache", "broker"]
+
+
 def test_the_error_shape_has_a_detail_and_the_fields(schema):
     error = schema["components"]["schemas"]["Error"]
     assert error["properties"] == {"detail": {"type": "string"}}
