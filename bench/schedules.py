@@ -23,8 +23,9 @@ and executions earlier runs left, then for each size:
     nothing due  10:06, a minute after T0: every next_run_at is in the future
     2% due       10:15:20: the "*/15" schedules' 10:15 slot, on time
     outage       2025-07-01 12:00:20, four weeks later: every schedule has missed slots (the
-                 monthly ones on 1 July); the default catch-up policy `latest` runs the latest
-                 missed slot, and the "*/15" ones also their on-time 12:00. The executions of
+                 monthly ones on 1 July); the default catch-up policy `latest` runs each
+                 schedule's latest slot once: the missed one, or the "*/15" ones' on-time 12:00
+                 (reporting.services.schedules: one run after an outage). The executions of
                  the 2% minute were left `running` with a heartbeat from then, as if their
                  workers died: the task also queues them again.
 The table: the task body's wall seconds and queries, the executions it created and for how many

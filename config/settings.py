@@ -445,6 +445,10 @@ REPORTING_CONNECTION_GRANTS = {
     ),
 }
 REPORT_CATCH_UP_MAX = env_int("REPORT_CATCH_UP_MAX", 24, minimum=1)  # slots run after an outage
+# Seconds a schedule's slot stays on time: its grace is one interval of its cron (until the next
+# slot) and at most this. Only the latest slot can be on time; older ones are missed and run only
+# as the schedule's catch-up policy says (reporting/services/schedules.py).
+REPORT_SLOT_GRACE = env_int("REPORT_SLOT_GRACE", 300, minimum=1)
 REPORT_STALE_AFTER = env_int("REPORT_STALE_AFTER", 600, minimum=60)  # seconds without heartbeat
 REPORT_MAX_ATTEMPTS = env_int("REPORT_MAX_ATTEMPTS", 3, minimum=1)
 REPORT_SPOOL_DIR = env_path("REPORT_SPOOL_DIR", VAR_DIR / "spool", base=BASE_DIR)

@@ -27,8 +27,8 @@ DST: two kinds of expression, told apart by the minute and hour fields.
   `*/20 2 * * *` runs six times on a fall-back day in Berlin and not at all on a spring-forward
   day.
 
-`latest_slot` looks back at most `LATEST_SLOT_LOOKBACK` (400 days, more than any yearly
-expression needs); an expression whose latest slot is older (29 February) answers None.
+`latest_slot` and `latest_slots` look back at most `LATEST_SLOT_LOOKBACK` (400 days, more than
+any yearly expression needs); an expression whose latest slot is older (29 February) answers None.
 """
 
 from collections import deque
@@ -119,12 +119,37 @@ def next_slots(*, cron: str, time_zone: str, after: datetime, count: int = 5) ->
 def latest_slot(*, cron: str, time_zone: str, at: datetime) -> datetime | None:
     """The most recent slot <= at within `LATEST_SLOT_LOOKBACK`, or None."""
     at = _as_utc(at, name="at")
+    latest = latest_slots(
+        cron=cron, time_zone=time_zone, after=at - LATEST_SLOT_LOOKBACK, until=at, count=1
+    )
+    return latest[0] if latest else None
+
+
+def latest_slots(
+    *, cron: str, time_zone: str, after: datetime, until: datetime, count: int
+) -> list[datetime]:
+    """The `count` most recent slots with after < slot <= until, oldest first; fewer when there
+    are not as many, or not as many within `LATEST_SLOT_LOOKBACK` before `until`.
+
+    It walks back from `until` in widening windows, so a week of an every-minute cron costs an
+    hour's slots, not the week's."""
+    after, until = _as_utc(after, name="after"), _as_utc(until, name="until")
+    latest: deque[datetime] = deque()
     for window in _LOOKBACK_WINDOWS:
-        slots = slots_between(cron=cron, time_zone=time_zone, after=at - window, until=at)
-        latest = deque(slots, maxlen=1)
-        if latest:
-            return latest[0]
-    return None
+        start = max(after, until - window)
+        slots = slots_between(cron=cron, time_zone=time_zone, after=start, until=until)
+        latest = deque(slots, maxlen=count)
+        if len(latest) == count or start == after:
+            break
+    return list(latest)
+
+
+# The every-minute check asks this for thousands of schedules sharing a few expressions and slots.
+@lru_cache(maxsize=4096)
+def slot_interval(*, cron: str, time_zone: str, slot: datetime) -> timedelta:
+    """How long after `slot` the expression's next slot comes: one interval of the schedule."""
+    [following] = next_slots(cron=cron, time_zone=time_zone, after=slot, count=1)
+    return following - _as_utc(slot, name="slot")
 
 
 def _field_validate(*, position: int, value: str) -> None:

@@ -4,13 +4,27 @@ catching up after an outage.
 Slot times come from our code (reporting.slots), never from when beat fired: the beat entry
 only wakes a schedule up, and a slot that already has an execution is a no-op, because
 (schedule, slot_at) is unique in the database.
+
+On time or missed. Whoever looks (the schedule's beat entry or the every-minute check) takes the
+slots since the schedule's last one up to now. Only the latest of them can be on time: it is, for
+its grace period after its time, which is one interval of the cron (until its next slot) and at
+most REPORT_SLOT_GRACE seconds (300 by default). Every minute, */5 and hourly crons thus get
+1, 5 and 5 minutes; a daily slot 3 minutes late still runs on time. Every other slot is missed,
+and the schedule's catch-up policy says what runs:
+
+- `skip`: the on-time slot, if there is one; missed slots never run.
+- `latest`: the latest slot, on time or late; so after an outage exactly one run, for the most
+  recent slot. An every-minute schedule's latest slot is always on time, so there it runs as
+  `skip` does; a daily one checked at 09:00 after a night's outage runs 06:00 once, late.
+- `all`: the latest REPORT_CATCH_UP_MAX missed slots, oldest first, then the on-time one.
+
+Either way the schedule moves on past the latest slot, so nothing it skipped comes back.
 """
 
 import json
 import logging
 import uuid
 import zoneinfo
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from itertools import islice
@@ -19,6 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -43,15 +58,15 @@ from reporting.slots import (
     cron_from_preset,
     cron_validate,
     latest_slot,
+    latest_slots,
     next_slots,
+    slot_interval,
     slots_between,
 )
 
 log = logging.getLogger(__name__)
 
 BEAT_TASK = "business_intelligence.run_scheduled_report"
-# A slot this recent is on time: it runs whatever the catch-up policy says about missed ones.
-ON_TIME = timedelta(minutes=5)
 _NEVER = datetime.max.replace(tzinfo=UTC)
 SCHEDULE_FIELDS = (
     "name", "parameters", "output_formats", "cron", "preset", "time_zone", "enabled",
@@ -215,7 +230,7 @@ def schedule_beat_sync(schedule: ReportSchedule) -> PeriodicTask:
 def schedule_run_due(*, schedule_id: int, now: datetime | None = None) -> list[ReportExecution]:
     """The beat entry fired: run what is due for this schedule (a no-op if nothing is)."""
     schedules = ReportSchedule.objects.filter(pk=schedule_id, enabled=True)
-    return _schedules_run(_with_relations(schedules), now)
+    return _schedules_run(schedules, now)
 
 
 def schedules_catch_up(*, now: datetime | None = None) -> list[ReportExecution]:
@@ -225,11 +240,18 @@ def schedules_catch_up(*, now: datetime | None = None) -> list[ReportExecution]:
     """
     now = now or timezone.now()
     due = ReportSchedule.objects.filter(enabled=True, next_run_at__lte=now)
-    return _schedules_run(_with_relations(due), now)
+    return _schedules_run(due, now)
 
 
-def _with_relations(schedules):
-    return schedules.select_related("template", "organization").prefetch_related("delivery_targets")
+def _schedules_lock(schedules: QuerySet[ReportSchedule]) -> list[ReportSchedule]:
+    """The schedules, locked for this transaction. Two beats, or a beat entry and the
+    every-minute check, take the same schedules at once: the second waits and plans from the
+    slots the first stored (PostgreSQL re-reads a row it waited for). Locking in id order keeps
+    two checkers from deadlocking, as their UPDATEs did in table order; only the schedules' rows
+    are locked, not their templates or organisations."""
+    locked = schedules.select_for_update(of=("self",)).order_by("pk")
+    related = locked.select_related("template", "organization")
+    return list(related.prefetch_related("delivery_targets"))
 
 
 @dataclass(frozen=True)
@@ -238,9 +260,10 @@ class SlotPlan:
     last: datetime | None  # the latest slot seen, run or skipped
 
 
-def _schedules_run(schedules: Iterable[ReportSchedule], now: datetime | None):
+@transaction.atomic
+def _schedules_run(schedules: QuerySet[ReportSchedule], now: datetime | None):
     now = now or timezone.now()
-    schedules = list(schedules)
+    schedules = _schedules_lock(schedules)
     plans = {schedule.pk: _slot_plan(schedule, now) for schedule in schedules}
     executions = [
         _execution_for_slot(schedule, slot)
@@ -248,19 +271,16 @@ def _schedules_run(schedules: Iterable[ReportSchedule], now: datetime | None):
         for slot in plans[schedule.pk].run
     ]
     by_schedule = {schedule.pk: schedule for schedule in schedules}
-    with transaction.atomic():
-        # No batch_size: on PostgreSQL one INSERT … SELECT FROM UNNEST takes them all.
-        ReportExecution.objects.bulk_create(executions, ignore_conflicts=True)
-        task_ids = [e.celery_task_id for e in executions if e.status == ExecutionStatus.QUEUED]
-        created = list(ReportExecution.objects.filter(celery_task_id__in=task_ids))
-        deliveries_plan(
-            plan=[(e, by_schedule[e.schedule_id].delivery_targets.all()) for e in created]
-        )
-        for execution in created:
-            enqueue_on_commit(execution)
-        for schedule in schedules:
-            _schedule_advance(schedule, plans[schedule.pk].last, now)
-        _schedules_store_slots(schedules)
+    # No batch_size: on PostgreSQL one INSERT … SELECT FROM UNNEST takes them all.
+    ReportExecution.objects.bulk_create(executions, ignore_conflicts=True)
+    task_ids = [e.celery_task_id for e in executions if e.status == ExecutionStatus.QUEUED]
+    created = list(ReportExecution.objects.filter(celery_task_id__in=task_ids))
+    deliveries_plan(plan=[(e, by_schedule[e.schedule_id].delivery_targets.all()) for e in created])
+    for execution in created:
+        enqueue_on_commit(execution)
+    for schedule in schedules:
+        _schedule_advance(schedule, plans[schedule.pk].last, now)
+    _schedules_store_slots(schedules)
     return created
 
 
@@ -289,22 +309,50 @@ def _schedules_store_slots(schedules: list[ReportSchedule]) -> None:
         )
 
 
+def slot_grace(*, cron: str, time_zone: str, slot: datetime) -> timedelta:
+    """How long after its time a slot is still on time: until the cron's next slot, and at most
+    REPORT_SLOT_GRACE seconds."""
+    longest = timedelta(seconds=settings.REPORT_SLOT_GRACE)
+    return min(slot_interval(cron=cron, time_zone=time_zone, slot=slot), longest)
+
+
 def _slot_plan(schedule: ReportSchedule, now: datetime) -> SlotPlan:
-    after = schedule.last_slot_at or schedule.created_at
-    scan = islice(
-        slots_between(cron=schedule.cron, time_zone=schedule.time_zone, after=after, until=now),
-        10_000,
+    """The slots since the schedule's last one that run now, by the rule in the module's
+    docstring. Only the newest ones the policy can run are computed, so a long outage costs
+    no more than a short one."""
+    after, until = _slot_bounds(schedule, now)
+    wanted = settings.REPORT_CATCH_UP_MAX + 1 if schedule.catch_up == CatchUp.ALL else 1
+    slots = latest_slots(
+        cron=schedule.cron, time_zone=schedule.time_zone, after=after, until=until, count=wanted
     )
-    slots = [slot for slot in scan if _within_dates(schedule, slot)]
-    on_time = [slot for slot in slots if now - slot <= ON_TIME]
-    missed = [slot for slot in slots if now - slot > ON_TIME]
+    slots = [slot for slot in slots if _within_dates(schedule, slot)]
+    if not slots:
+        return SlotPlan(run=[], last=None)
+    latest = slots[-1]
+    grace = slot_grace(cron=schedule.cron, time_zone=schedule.time_zone, slot=latest)
+    on_time = [latest] if now - latest <= grace else []
+    missed = slots[: len(slots) - len(on_time)]
     if schedule.catch_up == CatchUp.SKIP:
-        missed = []
+        run = on_time
     elif schedule.catch_up == CatchUp.LATEST:
-        missed = missed[-1:]
+        run = [latest]
     else:
-        missed = missed[-settings.REPORT_CATCH_UP_MAX :]
-    return SlotPlan(run=missed + on_time, last=slots[-1] if slots else None)
+        run = missed[-settings.REPORT_CATCH_UP_MAX :] + on_time
+    return SlotPlan(run=run, last=latest)
+
+
+def _slot_bounds(schedule: ReportSchedule, now: datetime) -> tuple[datetime, datetime]:
+    """The stretch whose slots are the schedule's to run now: after its last slot (or its
+    creation, or the start of its first day) up to now (or the end of its last day)."""
+    after = schedule.last_slot_at or schedule.created_at
+    zone = zoneinfo.ZoneInfo(schedule.time_zone)
+    if schedule.start_date:
+        first_day = datetime.combine(schedule.start_date, time.min, tzinfo=zone)
+        after = max(after, first_day - timedelta(microseconds=1))
+    if schedule.end_date:
+        day_after = datetime.combine(schedule.end_date + timedelta(days=1), time.min, tzinfo=zone)
+        now = min(now, day_after - timedelta(microseconds=1))
+    return after, now
 
 
 def _schedule_advance(schedule: ReportSchedule, last: datetime | None, now: datetime) -> None:

@@ -1,10 +1,15 @@
 """A report that was due arrives once, on time, for the right period, even after an outage."""
 
+import datetime as dt
+import threading
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 import time_machine
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django_celery_beat.models import PeriodicTask
 
 from reporting.models import ExecutionStatus, ReportExecution
@@ -14,7 +19,9 @@ from reporting.services.schedules import (
     schedule_run_due,
     schedule_update,
     schedules_catch_up,
+    slot_grace,
 )
+from reporting.slots import latest_slot
 
 SCHEDULES = "/api/v1/business-intelligence/scheduled-reports"
 LAST_MONTH = {"month": "{last_month.month}", "year": "{last_month.year}"}
@@ -109,6 +116,100 @@ def test_catch_up_after_an_outage_follows_the_policy(billing_template, settings,
     schedule.refresh_from_db()
     assert schedule.last_slot_at == utc(2025, 5, 5, 4)
     assert schedule.next_run_at == utc(2025, 5, 6, 4)
+
+
+@pytest.mark.parametrize(
+    ("cron", "slot", "longest", "expected"),
+    [
+        ("* * * * *", utc(2025, 5, 5, 12, 3), 300, timedelta(minutes=1)),
+        ("*/5 * * * *", utc(2025, 5, 5, 12, 5), 300, timedelta(minutes=5)),
+        ("0 * * * *", utc(2025, 5, 5, 12), 300, timedelta(minutes=5)),
+        ("0 6 * * *", utc(2025, 5, 5, 4), 300, timedelta(minutes=5)),
+        ("* * * * *", utc(2025, 5, 5, 12, 3), 120, timedelta(minutes=1)),
+        ("*/5 * * * *", utc(2025, 5, 5, 12, 5), 120, timedelta(minutes=2)),
+        ("0 * * * *", utc(2025, 5, 5, 12), 120, timedelta(minutes=2)),
+        ("0 6 * * *", utc(2025, 5, 5, 4), 120, timedelta(minutes=2)),
+        ("0,1 * * * *", utc(2025, 5, 5, 12), 300, timedelta(minutes=1)),  # until 12:01
+        ("0,1 * * * *", utc(2025, 5, 5, 12, 1), 300, timedelta(minutes=5)),  # next at 13:00
+    ],
+)
+def test_a_slot_is_on_time_for_one_interval_at_most_report_slot_grace(
+    settings, cron, slot, longest, expected
+):
+    settings.REPORT_SLOT_GRACE = longest
+    assert slot_grace(cron=cron, time_zone="Europe/Berlin", slot=slot) == expected
+
+
+def test_a_daily_slot_three_minutes_late_still_runs_on_time(billing_template):
+    schedule = make_schedule(billing_template, at=utc(2025, 5, 1), cron="0 6 * * *",
+                             catch_up="skip")  # fmt: skip
+    with time_machine.travel(utc(2025, 5, 5, 4, 3), tick=False):  # 06:03 in Berlin
+        schedules_catch_up()
+    with time_machine.travel(utc(2025, 5, 6, 4, 5, 1), tick=False):  # a second over the grace
+        schedules_catch_up()
+    assert slots_run(schedule) == [utc(2025, 5, 5, 4)]
+
+
+@pytest.mark.parametrize(
+    ("checked_at", "policy", "expected"),
+    [
+        (utc(2025, 5, 5, 12, 5), "skip", [utc(2025, 5, 5, 12)]),
+        (utc(2025, 5, 5, 12, 5), "latest", [utc(2025, 5, 5, 12)]),
+        (utc(2025, 5, 5, 12, 5), "all", [utc(2025, 5, 5, 11), utc(2025, 5, 5, 12)]),
+        (utc(2025, 5, 5, 12, 6), "skip", []),
+        (utc(2025, 5, 5, 12, 6), "latest", [utc(2025, 5, 5, 12)]),
+        (utc(2025, 5, 5, 12, 6), "all", [utc(2025, 5, 5, 11), utc(2025, 5, 5, 12)]),
+    ],
+)
+def test_an_hourly_slot_is_on_time_for_five_minutes_then_missed(
+    billing_template, checked_at, policy, expected
+):
+    schedule = make_schedule(billing_template, at=utc(2025, 5, 5, 10, 30), cron="0 * * * *",
+                             catch_up=policy)  # fmt: skip
+    with time_machine.travel(checked_at, tick=False):  # beat was down from 10:30
+        schedules_catch_up()
+    assert slots_run(schedule) == expected
+
+
+NOON = utc(2025, 5, 12, 12)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("skip", [NOON]),
+        ("latest", [NOON]),
+        ("all", [NOON - timedelta(minutes=m) for m in (3, 2, 1, 0)]),  # REPORT_CATCH_UP_MAX = 3
+    ],
+)
+def test_after_a_week_down_an_every_minute_schedule_follows_its_policy_once(
+    billing_template, settings, policy, expected
+):
+    settings.REPORT_CATCH_UP_MAX = 3
+    schedule = make_schedule(billing_template, at=utc(2025, 5, 1), cron="* * * * *",
+                             catch_up=policy)  # fmt: skip
+    for seconds in (30, 50):  # 16,000 slots missed, and two checks in the minute beat returns
+        with time_machine.travel(NOON + timedelta(seconds=seconds), tick=False):
+            schedules_catch_up()
+    assert slots_run(schedule) == expected
+    with time_machine.travel(NOON + timedelta(minutes=1, seconds=10), tick=False):
+        schedules_catch_up()  # the next minute runs its own slot, nothing of the week
+    assert slots_run(schedule) == [*expected, NOON + timedelta(minutes=1)]
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("skip", []), ("latest", [utc(2025, 5, 5, 4)])])
+def test_latest_runs_the_last_slot_before_the_end_date_when_beat_was_down_over_it(
+    billing_template, policy, expected
+):
+    schedule = make_schedule(billing_template, at=utc(2025, 5, 1), cron="0 6 * * *",
+                             catch_up=policy, end_date=dt.date(2025, 5, 5))  # fmt: skip
+    with time_machine.travel(utc(2025, 5, 4, 4, 0, 30), tick=False):
+        schedules_catch_up()
+    with time_machine.travel(utc(2025, 5, 7, 9), tick=False):  # down from 4 May to 7 May
+        schedules_catch_up()
+    assert slots_run(schedule) == [utc(2025, 5, 4, 4), *expected]
+    schedule.refresh_from_db()
+    assert (schedule.last_slot_at, schedule.next_run_at) == (utc(2025, 5, 5, 4), None)
 
 
 def test_a_catch_up_run_reports_the_period_its_slot_was_due_for(billing_template):
@@ -211,8 +312,6 @@ def test_a_slot_execution_is_delivered_to_the_schedules_targets(billing_template
 
 
 def test_a_schedule_that_starts_later_knows_its_first_run(billing_template):
-    import datetime as dt
-
     schedule = make_schedule(billing_template, at=utc(2025, 3, 1), cron="*/15 * * * *",
                              start_date=dt.date(2025, 3, 20))  # fmt: skip
     assert schedule.next_run_at == utc(2025, 3, 19, 23, 0)  # 00:00 on the 20th in Berlin
@@ -231,3 +330,74 @@ def test_a_slot_whose_owner_may_no_longer_run_the_template_fails_saying_why(
     execution = schedule.executions.get()
     assert execution.status == ExecutionStatus.FAILED
     assert "may no longer run this template (it needs the admin role)" in execution.error
+
+
+# --- drill: two beats and a beat outage (issue 12) -------------------------------------------
+
+
+def all_at_once(calls: list[Callable[[], object]]) -> None:
+    """Every call at the same moment, each in its own thread and database connection, as two
+    beats and their checks are. SQLite's in-memory test database takes one writer at a time,
+    so there they run one after another."""
+    if connection.vendor != "postgresql":
+        for call in calls:
+            call()
+        return
+    start, errors = threading.Barrier(len(calls)), []
+
+    def beat(call):
+        try:
+            start.wait(timeout=30)
+            call()
+        except BaseException as error:  # the test reports it; a thread would only print it
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=beat, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+
+
+def two_beats_tick(moment: datetime, schedules) -> None:
+    """Both beats at `moment`: each fires the beat entry of every schedule with a slot this
+    minute, and the every-minute check."""
+    minute = moment.replace(second=0, microsecond=0)
+    with time_machine.travel(moment, tick=False):
+        due = [s for s in schedules
+               if latest_slot(cron=s.cron, time_zone=s.time_zone, at=moment) == minute]  # fmt: skip
+        beat = [partial(schedule_run_due, schedule_id=s.pk) for s in due] + [schedules_catch_up]
+        all_at_once(beat + beat)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_after_a_three_minute_outage_run_one_slot_of_an_every_minute_skip_schedule(
+    billing_template,
+):
+    at = utc(2025, 5, 5, 11, 55, 30)
+    schedules = {
+        name: make_schedule(billing_template, at=at, name=name, cron=cron, catch_up=policy)
+        for name, cron, policy in [
+            ("minutely skip", "* * * * *", "skip"),
+            ("minutely latest", "* * * * *", "latest"),
+            ("minutely all", "* * * * *", "all"),
+            ("hourly skip", "0 * * * *", "skip"),
+        ]
+    }
+    before = [utc(2025, 5, 5, 11, minute) for minute in (56, 57, 58, 59)]
+    gap = [utc(2025, 5, 5, 12, minute) for minute in (0, 1, 2)]  # beat down: no checks at all
+    back = [utc(2025, 5, 5, 12, 3), utc(2025, 5, 5, 12, 4)]
+    for moment in before:
+        two_beats_tick(moment + timedelta(milliseconds=400), schedules.values())
+    two_beats_tick(back[0] + timedelta(seconds=20), schedules.values())  # both beats restart
+    two_beats_tick(back[1] + timedelta(milliseconds=400), schedules.values())
+
+    executions = Counter(ReportExecution.objects.values_list("schedule__name", "slot_at"))
+    assert set(executions.values()) == {1}  # one execution per slot, whoever fired
+    assert slots_run(schedules["minutely skip"]) == before + back  # exactly one run from 12:00
+    assert slots_run(schedules["minutely latest"]) == before + back  # its latest was on time
+    assert slots_run(schedules["minutely all"]) == before + gap + back
+    assert slots_run(schedules["hourly skip"]) == [utc(2025, 5, 5, 12)]  # 3 m 20 s late: on time

@@ -11,7 +11,9 @@ from reporting.slots import (
     cron_from_preset,
     cron_validate,
     latest_slot,
+    latest_slots,
     next_slots,
+    slot_interval,
     slots_between,
     time_zone_get,
 )
@@ -206,6 +208,58 @@ def test_next_slots_gives_as_many_as_asked():
 )
 def test_latest_slot_is_the_most_recent_at_or_before(cron, at, expected):
     assert latest_slot(cron=cron, time_zone=BERLIN, at=at) == expected
+
+
+def test_latest_slots_are_the_most_recent_after_a_moment_oldest_first():
+    slots = latest_slots(
+        cron="0 6 * * *", time_zone=BERLIN, after=utc(2025, 5, 1), until=utc(2025, 5, 5, 9),
+        count=3,
+    )  # fmt: skip
+    assert slots == [utc(2025, 5, 3, 4), utc(2025, 5, 4, 4), utc(2025, 5, 5, 4)]
+
+
+def test_latest_slots_are_fewer_when_there_are_not_as_many_after_the_moment():
+    slots = latest_slots(
+        cron="*/15 * * * *", time_zone=BERLIN, after=utc(2025, 5, 5, 11, 30),
+        until=utc(2025, 5, 5, 12, 10), count=10,
+    )  # fmt: skip
+    assert slots == [utc(2025, 5, 5, 11, 45), utc(2025, 5, 5, 12, 0)]
+    assert latest_slots(
+        cron="0 6 * * *", time_zone=BERLIN, after=utc(2025, 5, 5, 5), until=utc(2025, 5, 5, 9),
+        count=1,
+    ) == []  # fmt: skip
+
+
+def test_latest_slots_of_a_year_of_minutes_walk_only_the_last_hour():
+    tracemalloc.start()
+    try:
+        slots = latest_slots(
+            cron="* * * * *", time_zone=BERLIN, after=utc(2025, 6, 1), until=utc(2026, 6, 1),
+            count=3,
+        )  # fmt: skip
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert slots == [utc(2026, 5, 31, 23, 58), utc(2026, 5, 31, 23, 59), utc(2026, 6, 1)]
+    assert peak_bytes < 100_000
+
+
+@pytest.mark.parametrize(
+    ("cron", "slot", "expected"),
+    [
+        ("* * * * *", utc(2025, 6, 2, 12, 7), timedelta(minutes=1)),
+        ("*/5 * * * *", utc(2025, 6, 2, 12, 5), timedelta(minutes=5)),
+        ("0 * * * *", utc(2025, 6, 2, 12), timedelta(hours=1)),
+        ("0 6 * * *", utc(2025, 6, 2, 4), timedelta(days=1)),
+        ("0 6 * * *", utc(2025, 3, 29, 5), timedelta(hours=23)),  # to the spring-forward day
+        ("0,1 * * * *", utc(2025, 6, 2, 12), timedelta(minutes=1)),
+        ("0,1 * * * *", utc(2025, 6, 2, 12, 1), timedelta(minutes=59)),
+        ("0 6 1 * *", utc(2025, 4, 1, 4), timedelta(days=30)),
+    ],
+)
+def test_slot_interval_is_the_time_until_the_next_slot(cron, slot, expected):
+    assert slot_interval(cron=cron, time_zone=BERLIN, slot=slot) == expected
 
 
 def test_latest_slot_looks_back_400_days_only():
