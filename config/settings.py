@@ -366,6 +366,10 @@ DELIVERY_EMAIL_MAX_ATTACHMENT_MB = env_int("DELIVERY_EMAIL_MAX_ATTACHMENT_MB", 1
 DELIVERY_ALLOWED_HOSTS = env_list("DELIVERY_ALLOWED_HOSTS", [])
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
 DELIVERY_WEBHOOK_TIMEOUT = env_int("DELIVERY_WEBHOOK_TIMEOUT", 10, minimum=1)  # seconds
+# A delivery attempt holds its delivery this long; its task is stopped a minute before (soft
+# limit two minutes before), so no attempt outlives its lease and a second one never overlaps.
+# A worker that dies mid-attempt delays that delivery by the lease plus up to a minute.
+DELIVERY_LEASE_SECONDS = env_int("DELIVERY_LEASE_SECONDS", 600, minimum=180)
 # Folders local storage targets write under, each organisation only in <root>/<its id>/
 # (relative paths in the first). Never empty: an empty value keeps VAR_DIR/deliveries.
 DELIVERY_STORAGE_ROOTS = [

@@ -1,11 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 
-from accounts.admin_scoping import TenantScopedAdmin
+from accounts.admin_scoping import TenantScopedAdmin, TenantScopedInline, administered_ids
 from config.errors import ApplicationError
 from delivery import services
 from delivery.channels.base import ConfigError
-from delivery.models import Delivery, DeliveryTarget
+from delivery.models import Delivery, DeliveryAttempt, DeliveryTarget
 from reporting.admin import _apply_errors
 from reporting.forms import PrettyJSONField, pretty_json_widget
 
@@ -71,6 +71,29 @@ class DeliveryTargetAdmin(TenantScopedAdmin):
             )
 
 
+class DeliveryAttemptInline(TenantScopedInline, admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "started_at", "duration_ms", "outcome", "response_status", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        # Attempts reach their organisation through the delivery's execution, a path the
+        # shared scoping does not follow; the parent delivery was scoped already.
+        ids = administered_ids(request)
+        attempts = DeliveryAttempt.objects.all()
+        return (
+            attempts if ids is None else attempts.filter(delivery__execution__organization__in=ids)
+        )
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(TenantScopedAdmin):
     list_display = [
@@ -82,6 +105,7 @@ class DeliveryAdmin(TenantScopedAdmin):
     readonly_fields = [f.name for f in Delivery._meta.fields]
     list_select_related = ["execution__template", "target"]
     actions = ["redeliver"]
+    inlines = [DeliveryAttemptInline]
 
     def has_add_permission(self, request):
         return False

@@ -89,3 +89,33 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.execution_id} → {self.target} ({self.status})"
+
+
+class AttemptOutcome(models.TextChoices):
+    STARTED = "started", "Started"  # in flight, or its worker died on the way
+    SENT = "sent", "Sent"
+    RETRYING = "retrying", "Failed, will retry"
+    FAILED = "failed", "Failed, gave up"
+
+
+class DeliveryAttempt(models.Model):
+    """One attempt at a delivery, written when it is claimed and closed when it ends: a row left
+    `started` with no duration is an attempt whose worker died."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_history")
+    number = models.PositiveIntegerField(
+        help_text="1 for the first attempt; from 1 again after a redeliver."
+    )
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=10, choices=AttemptOutcome.choices, default=AttemptOutcome.STARTED
+    )
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]  # oldest first: the history reads down
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.number} ({self.outcome})"

@@ -9,4 +9,8 @@ def targets_for(*, organization: Organization) -> QuerySet[DeliveryTarget]:
 
 
 def deliveries_for(*, organization: Organization) -> QuerySet[Delivery]:
-    return Delivery.objects.filter(target__organization=organization).select_related("target")
+    return (
+        Delivery.objects.filter(target__organization=organization)
+        .select_related("target")
+        .prefetch_related("attempt_history")
+    )

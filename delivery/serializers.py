@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from delivery.models import Delivery, DeliveryKind, DeliveryTarget
+from delivery.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryTarget
 from delivery.services import target_public_config, target_secrets_set
 
 
@@ -41,12 +41,25 @@ class DeliveryTargetWriteSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
 
 
+class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "started_at", "duration_ms", "outcome", "response_status", "error"]
+
+
 class DeliverySerializer(serializers.ModelSerializer):
     target_name = serializers.CharField(source="target.name", read_only=True)
+    attempt_history = DeliveryAttemptSerializer(
+        many=True,
+        read_only=True,
+        help_text="Every attempt, oldest first. An attempt still `started` with no duration is "
+        "in flight, or its worker stopped; the delivery is tried again once its lease runs out.",
+    )
 
     class Meta:
         model = Delivery
         fields = [
             "id", "delivery_id", "execution", "target", "target_name", "status", "attempts",
             "last_error", "response_status", "next_attempt_at", "sent_at", "created_at",
+            "attempt_history",
         ]  # fmt: skip

@@ -7,6 +7,7 @@ timeout is delivered again early, which would send a report twice.
 """
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,15 +16,26 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import Organization
 from config.encryption import secrets_decrypt, secrets_encrypt, secrets_reencrypt
 from config.errors import ApplicationError
 from delivery.channels import get_channel
-from delivery.channels.base import DeliveredFile, DeliveryError, DeliveryMessage
-from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
+from delivery.channels.base import (
+    DeliveredFile,
+    DeliveryError,
+    DeliveryMessage,
+    DeliveryResult,
+)
+from delivery.models import (
+    AttemptOutcome,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    DeliveryTarget,
+)
 from reporting.links import output_link
 from reporting.models import ReportExecution, ReportOutput, report_storage
 from reporting.services.search_sync import search_sync_on_commit
@@ -32,7 +44,6 @@ log = logging.getLogger(__name__)
 
 # Waits after attempts 1 to 5: the sixth and last attempt comes about 6.6 hours after the first.
 RETRY_DELAYS = (60, 5 * 60, 30 * 60, 2 * 3600, 4 * 3600)
-LEASE = timedelta(minutes=10)  # how long an attempt in flight keeps others off its delivery
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -209,53 +220,113 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
 def _enqueue_on_commit(delivery_pk: int) -> None:
     from delivery.tasks import deliver_report
 
-    transaction.on_commit(lambda: deliver_report.delay(delivery_pk))
+    # robust: a broker that is down is logged, not raised into the request or the execution's
+    # end; the pending delivery is due, so the every-minute check sends it again.
+    transaction.on_commit(lambda: deliver_report.delay(delivery_pk), robust=True)
 
 
 def delivery_attempt(*, delivery_pk: int, now: datetime | None = None) -> Delivery | None:
-    """One attempt, claimed so that two workers never send the same delivery at once."""
+    """One attempt, claimed so that two workers never send the same delivery at once. Every
+    attempt leaves a DeliveryAttempt row, whatever its end (an unexpected error included)."""
     now = now or timezone.now()
-    claimed = Delivery.objects.filter(
-        pk=delivery_pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
-    ).update(attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
-    if not claimed:
+    attempt = _attempt_claim(delivery_pk, now)
+    if attempt is None:
         return None
     delivery = Delivery.objects.select_related(
         "target", "execution__template", "execution__organization", "execution__schedule"
     ).get(pk=delivery_pk)
-    try:
-        result = get_channel(delivery.target.kind).deliver(
-            target_config(delivery.target), delivery_message(delivery)
-        )
-    except DeliveryError as error:
-        _attempt_failed(delivery, error, now)
-    except Exception as error:  # a bug or an outage we did not foresee: record it, retry
-        log.exception("Delivery %s failed unexpectedly.", delivery_pk)
-        unexpected = DeliveryError(f"Unexpected error: {type(error).__name__}: {error}")
-        _attempt_failed(delivery, unexpected, now)
+    started = time.monotonic()
+    result = _attempt_send(delivery)
+    attempt.duration_ms = round((time.monotonic() - started) * 1000)
+    if isinstance(result, DeliveryError):
+        _attempt_failed(delivery, attempt, result, now)
     else:
-        Delivery.objects.filter(pk=delivery_pk).update(
-            status=DeliveryStatus.SENT,
-            sent_at=timezone.now(),
-            response_status=result.response_status,
-            last_error="",
-            next_attempt_at=None,
-        )
+        _attempt_end(delivery, attempt, AttemptOutcome.SENT, result.response_status, "")
     delivery.refresh_from_db()
     if delivery.status != DeliveryStatus.PENDING:
         search_sync_on_commit(delivery.execution)  # its copy in Elasticsearch shows the outcome
     return delivery
 
 
-def _attempt_failed(delivery: Delivery, error: DeliveryError, now: datetime) -> None:
-    done = not error.retry or delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS
-    delay = RETRY_DELAYS[min(delivery.attempts, len(RETRY_DELAYS)) - 1]
-    Delivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.FAILED if done else DeliveryStatus.PENDING,
-        last_error=error.message,
-        response_status=error.response_status,
+@transaction.atomic
+def _attempt_claim(delivery_pk: int, now: datetime) -> DeliveryAttempt | None:
+    """The claim holds the delivery for DELIVERY_LEASE_SECONDS (in next_attempt_at); its
+    attempt row, written with it, is the token the attempt's end is fenced on."""
+    lease_until = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    claimed = Delivery.objects.filter(
+        pk=delivery_pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).update(attempts=F("attempts") + 1, next_attempt_at=lease_until)
+    if not claimed:
+        return None
+    number = Delivery.objects.values_list("attempts", flat=True).get(pk=delivery_pk)
+    return DeliveryAttempt.objects.create(
+        delivery_id=delivery_pk, number=number, started_at=timezone.now()
+    )
+
+
+def _attempt_send(delivery: Delivery) -> DeliveryResult | DeliveryError:
+    try:
+        return get_channel(delivery.target.kind).deliver(
+            target_config(delivery.target), delivery_message(delivery)
+        )
+    except DeliveryError as error:
+        return error
+    except Exception as error:  # a bug or an outage we did not foresee: record it, retry
+        log.exception("Delivery %s failed unexpectedly.", delivery.pk)
+        return DeliveryError(f"Unexpected error: {type(error).__name__}: {error}")
+
+
+def _attempt_failed(
+    delivery: Delivery, attempt: DeliveryAttempt, error: DeliveryError, now: datetime
+) -> None:
+    done = not error.retry or attempt.number >= settings.DELIVERY_MAX_ATTEMPTS
+    delay = RETRY_DELAYS[min(attempt.number, len(RETRY_DELAYS)) - 1]
+    outcome = AttemptOutcome.FAILED if done else AttemptOutcome.RETRYING
+    _attempt_end(
+        delivery,
+        attempt,
+        outcome,
+        error.response_status,
+        error.message,
         next_attempt_at=None if done else now + timedelta(seconds=delay),
     )
+
+
+def _attempt_end(
+    delivery: Delivery,
+    attempt: DeliveryAttempt,
+    outcome: AttemptOutcome,
+    response_status: int | None,
+    error: str,
+    *,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    """Fenced on the attempt's lease: once the delivery was settled, redelivered or taken over
+    after the lease ran out, this late end changes only its own attempt row."""
+    status = {
+        AttemptOutcome.SENT: DeliveryStatus.SENT,
+        AttemptOutcome.RETRYING: DeliveryStatus.PENDING,
+        AttemptOutcome.FAILED: DeliveryStatus.FAILED,
+    }[outcome]
+    newer = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), pk__gt=attempt.pk)
+    held = Delivery.objects.filter(
+        ~Exists(newer), pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=attempt.number
+    ).update(
+        status=status,
+        sent_at=timezone.now() if status == DeliveryStatus.SENT else None,
+        last_error=error,
+        response_status=response_status,
+        next_attempt_at=next_attempt_at,
+    )
+    if not held:
+        log.warning(
+            "Delivery %s: attempt %s ended %s after its lease was lost; the delivery is unchanged.",
+            delivery.pk,
+            attempt.number,
+            outcome,
+        )
+    attempt.outcome, attempt.response_status, attempt.error = outcome, response_status, error
+    attempt.save(update_fields=["duration_ms", "outcome", "response_status", "error"])
 
 
 def delivery_message(delivery: Delivery) -> DeliveryMessage:

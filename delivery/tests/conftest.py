@@ -2,15 +2,22 @@
 
 import email
 import email.policy
+import hashlib
 import http.server
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from reporting.models import ReportExecution, ReportOutput, report_storage
 
 
 def free_port() -> int:
@@ -20,9 +27,23 @@ def free_port() -> int:
 
 
 class MailRecorder:
+    """An SMTP server on its own port that keeps what it accepts. `stop()` closes the port (a
+    mail server outage: connections are refused), `start()` opens it again, messages kept."""
+
     def __init__(self, refuse: str = ""):
         self.refuse = refuse
         self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.port = free_port()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address == self.refuse:
@@ -58,14 +79,12 @@ def refusing_smtp_server(settings) -> Iterator[MailRecorder]:
 
 
 def _run_smtp(settings, recorder: MailRecorder) -> Iterator[MailRecorder]:
-    port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    smtp_settings(settings, port)
+    recorder.start()
+    smtp_settings(settings, recorder.port)
     try:
         yield recorder
     finally:
-        controller.stop()
+        recorder.stop()
 
 
 @dataclass
@@ -77,11 +96,28 @@ class ReceivedRequest:
 
 @dataclass
 class WebhookReceiver:
-    port: int
+    """An HTTP server on its own port that keeps the requests it gets. `stop()` closes the port
+    (connections are refused), `start()` opens it again on the same port, requests kept.
+    `/fail` answers 500, `/moved` a redirect, `/slow` answers after `slow_seconds`."""
+
+    port: int = field(default_factory=free_port)
     requests: list[ReceivedRequest] = field(default_factory=list)
+    slow_seconds: float = 0
+    server: http.server.ThreadingHTTPServer | None = None
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
 
 def _handler_for(receiver: WebhookReceiver) -> type[http.server.BaseHTTPRequestHandler]:
@@ -89,6 +125,8 @@ def _handler_for(receiver: WebhookReceiver) -> type[http.server.BaseHTTPRequestH
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             receiver.requests.append(ReceivedRequest(self.path, dict(self.headers), body))
+            if self.path == "/slow":
+                time.sleep(receiver.slow_seconds)
             if self.path == "/fail":
                 self._answer(500, b"Internal trouble: " + b"x" * 500)
             elif self.path == "/moved":
@@ -114,11 +152,31 @@ def _handler_for(receiver: WebhookReceiver) -> type[http.server.BaseHTTPRequestH
 def webhook_receiver(settings) -> Iterator[WebhookReceiver]:
     settings.DELIVERY_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.DELIVERY_WEBHOOK_TIMEOUT = 5
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    receiver = WebhookReceiver(server.server_address[1])
-    server.RequestHandlerClass = _handler_for(receiver)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    receiver = WebhookReceiver()
+    receiver.start()
     yield receiver
-    server.shutdown()
-    server.server_close()
+    receiver.stop()
+
+
+CSV = b"invoice,amount\n1,10.5\n"
+
+
+@pytest.fixture
+def succeeded(organization, billing_template, report_output_dir):
+    """A finished execution with a PDF and a CSV in storage (no report run needed)."""
+    execution = ReportExecution.objects.create(
+        organization=organization, template=billing_template, status="succeeded",
+        parameters={"month": "03", "year": 2025}, row_count=1, finished_at=timezone.now(),
+    )  # fmt: skip
+    from weasyprint import HTML
+
+    pdf = HTML(string="<h1>March billing for Acme</h1>").write_pdf()
+    for fmt, body, content_type in (("pdf", pdf, "application/pdf"), ("csv", CSV, "text/csv")):
+        filename = f"monthly-billing-summary_2025-03_{execution.pk}.{fmt}"
+        name = report_storage().save(f"acme/{execution.pk}/{filename}", ContentFile(body))
+        ReportOutput.objects.create(
+            execution=execution, format=fmt, file=name, filename=filename, size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(), content_type=content_type,
+            expires_at=timezone.now() + timedelta(days=30),
+        )  # fmt: skip
+    return execution

@@ -7,12 +7,9 @@ import re
 import subprocess
 from datetime import timedelta
 
-import pytest
 import time_machine
-from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
-from weasyprint import HTML
 
 from delivery.models import Delivery, DeliveryStatus
 from delivery.services import (
@@ -23,31 +20,11 @@ from delivery.services import (
     delivery_attempt,
     target_create,
 )
-from delivery.tests.conftest import free_port
-from reporting.models import ReportAccessLog, ReportExecution, ReportOutput, report_storage
+from delivery.tests.conftest import CSV, free_port
+from reporting.models import ReportAccessLog, ReportExecution
 
 BI = "/api/v1/business-intelligence"
 SECRET = "a-webhook-secret-of-some-length"
-CSV = b"invoice,amount\n1,10.5\n"
-
-
-@pytest.fixture
-def succeeded(organization, billing_template, report_output_dir):
-    """A finished execution with a PDF and a CSV in storage (no report run needed)."""
-    execution = ReportExecution.objects.create(
-        organization=organization, template=billing_template, status="succeeded",
-        parameters={"month": "03", "year": 2025}, row_count=1, finished_at=timezone.now(),
-    )  # fmt: skip
-    pdf = HTML(string="<h1>March billing for Acme</h1>").write_pdf()
-    for fmt, body, content_type in (("pdf", pdf, "application/pdf"), ("csv", CSV, "text/csv")):
-        filename = f"monthly-billing-summary_2025-03_{execution.pk}.{fmt}"
-        name = report_storage().save(f"acme/{execution.pk}/{filename}", ContentFile(body))
-        ReportOutput.objects.create(
-            execution=execution, format=fmt, file=name, filename=filename, size=len(body),
-            sha256=hashlib.sha256(body).hexdigest(), content_type=content_type,
-            expires_at=timezone.now() + timedelta(days=30),
-        )  # fmt: skip
-    return execution
 
 
 def email_target(organization):
