@@ -1,0 +1,153 @@
+"""A delivery's message to the broker can be lost (the broker is down when it is sent, or the
+worker holding it dies); the pending delivery in the database is the outbox, and the every-minute
+check (`deliveries_retry_due`) sends it again once it is due. A lost message delays, never loses.
+"""
+
+import logging
+import os
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import transaction
+from django.utils import timezone
+
+from config.tests.services import OwnRedis
+from delivery.services import (
+    deliveries_plan,
+    deliveries_retry_due,
+    deliveries_start,
+    target_create,
+)
+from delivery.tasks import deliver_report
+
+BI = "/api/v1/business-intelligence"
+
+
+def email_target(organization):
+    return target_create(organization=organization, created_by=None, name="Finance",
+                         kind="email", config={"recipients": ["ana@acme.test"]})  # fmt: skip
+
+
+@pytest.fixture
+def broker_down():
+    """The service's Celery app pointed at a Redis of our own that is stopped: connections to
+    it are refused. `start()` brings it back on the same port, empty."""
+    if reason := OwnRedis.unavailable():
+        pytest.skip(reason)
+    from config.celery import app
+
+    broker = OwnRedis().start()
+    broker.stop()
+    # Celery reads CELERY_BROKER_URL from the environment first; its pools are built lazily.
+    saved = os.environ.get("CELERY_BROKER_URL"), app._pool, app.amqp._producer_pool
+    os.environ["CELERY_BROKER_URL"] = broker.url
+    app._pool = app.amqp._producer_pool = None
+    yield broker
+    if app._pool is not None:
+        app._pool.force_close_all()
+    broker.stop()
+    if saved[0] is None:
+        os.environ.pop("CELERY_BROKER_URL")
+    else:
+        os.environ["CELERY_BROKER_URL"] = saved[0]
+    app._pool, app.amqp._producer_pool = saved[1], saved[2]
+
+
+def queued_deliveries(timeout: float = 5) -> list[int]:
+    """The delivery ids of the deliver_report messages waiting in the broker, taken off it."""
+    from config.celery import app
+
+    queue_name = app.amqp.router.route({}, deliver_report.name)["queue"].name
+    ids = []
+    with app.connection_for_read() as connection, connection.SimpleQueue(queue_name) as queue:
+        while True:
+            try:
+                message = queue.get(timeout=timeout if not ids else 0.5)
+            except queue.Empty:
+                return ids
+            assert message.headers["task"] == deliver_report.name
+            ids.append(message.payload[0][0])
+            message.ack()
+
+
+def test_a_broker_down_when_the_report_ends_is_logged_and_the_next_check_sends_the_delivery(
+    transactional_db, organization, succeeded, smtp_server, broker_down, caplog
+):
+    deliveries_plan(plan=[(succeeded, [email_target(organization)])])
+    with caplog.at_level(logging.ERROR), transaction.atomic():
+        deliveries_start(execution=succeeded)  # the execution's end, as it commits
+    assert f"127.0.0.1:{broker_down.port}" in caplog.text  # logged, naming the broker
+    [delivery] = succeeded.deliveries.all()
+    assert delivery.status == "pending"
+    assert delivery.next_attempt_at <= timezone.now()  # due: nothing else waits for it
+
+    broker_down.start()  # back, and empty: the first message is gone
+    assert deliveries_retry_due() == [delivery.pk]
+    [message_for] = queued_deliveries()
+    assert message_for == delivery.pk
+    deliver_report(message_for)  # what the worker does with it
+    delivery.refresh_from_db()
+    assert delivery.status == "sent"
+    [(recipients, message)] = smtp_server.messages
+    assert recipients == ["ana@acme.test"]
+    assert "Monthly Billing Summary" in message["Subject"]
+
+
+def test_a_redeliver_while_the_broker_is_down_answers_202_not_500(
+    transactional_db, organization, succeeded, smtp_server, broker_down, admin_client_api
+):
+    deliveries_plan(plan=[(succeeded, [email_target(organization)])])
+    [delivery] = succeeded.deliveries.all()
+    response = admin_client_api.post(f"{BI}/deliveries/{delivery.pk}/redeliver")
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+    broker_down.start()
+    assert deliveries_retry_due() == [delivery.pk]
+    assert queued_deliveries() == [delivery.pk]
+
+
+@pytest.fixture
+def delivery_worker(request, monkeypatch, webhook_receiver):
+    """A real prefork worker (PostgreSQL only) that may post to the local webhook receiver."""
+    monkeypatch.setenv("DELIVERY_ALLOWED_HOSTS", "127.0.0.1")
+    return request.getfixturevalue("live_worker")
+
+
+def test_a_delivery_whose_worker_died_mid_attempt_is_sent_again_once_its_lease_runs_out(
+    transactional_db, delivery_worker, organization, succeeded, webhook_receiver,
+    admin_client_api, settings,
+):  # fmt: skip
+    webhook_receiver.slow_seconds = 60  # the receiver holds the request: the worker waits
+    config = {"url": webhook_receiver.url("/slow"), "secret": "a-webhook-secret-of-some-length"}
+    hook = target_create(
+        organization=organization, created_by=None, name="Billing", kind="webhook", config=config
+    )
+    deliveries_plan(plan=[(succeeded, [hook])])
+    deliveries_start(execution=succeeded)  # committed: the message goes to the worker
+    deadline = time.monotonic() + 60
+    while not webhook_receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert webhook_receiver.requests, "the worker never posted the webhook"
+    delivery_worker.kill()  # mid-attempt: the attempt never ends
+
+    [delivery] = succeeded.deliveries.all()
+    [attempt] = delivery.attempt_history.all()
+    assert (delivery.status, delivery.attempts, attempt.outcome) == ("pending", 1, "started")
+    lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    assert abs(delivery.next_attempt_at - (attempt.started_at + lease)) < timedelta(seconds=5)
+    assert deliveries_retry_due() == []  # it could still be sending: nobody else may yet
+
+    webhook_receiver.slow_seconds = 0
+    with time_machine.travel(delivery.next_attempt_at + timedelta(seconds=1), tick=False):
+        assert deliveries_retry_due() == [delivery.pk]  # the next every-minute check
+        deliver_report(delivery.pk)  # a worker takes the re-sent message
+
+    body = admin_client_api.get(f"{BI}/deliveries/{delivery.pk}").json()
+    assert body["status"] == "sent"
+    history = [(a["number"], a["outcome"], a["duration_ms"]) for a in body["attempt_history"]]
+    assert history[0] == (1, "started", None)  # the attempt its worker died in
+    assert history[1][:2] == (2, "sent")
+    # The receiver saw the first request too: it drops the repeat by its webhook-id.
+    assert {r.headers["webhook-id"] for r in webhook_receiver.requests} == {body["delivery_id"]}
