@@ -306,7 +306,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler, riding out a database outage (config/beat.py).
+CELERY_BEAT_SCHEDULER = "config.beat:DatabaseScheduler"
 # Report work is acknowledged only once done, and a worker killed mid-task puts it back on the
 # queue; one message at a time per process so a long report does not hold others hostage.
 CELERY_TASK_ACKS_LATE = True
@@ -315,6 +316,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost its broker retries every 2, 4 … 30 s for ever; Celery's default gives up
+# after 100 tries (about 48 minutes) and the worker exits.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 
 # --- Reporting and analytics (names and meanings from the product descriptions) ------------
 # REPORT_OUTPUT_DIR and ANALYTICS_REPORT_STORAGE_DIR name one place. When only one is set, both

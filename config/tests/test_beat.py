@@ -1,0 +1,78 @@
+"""Beat through a database outage: it stays up, logs one line when the database goes and one
+when it is back. django-celery-beat's own scheduler died at start while the database was down,
+and when its 5-minute full read of the schedule met an outage."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+GONE = "beat: the database is unavailable"
+BACK = "beat: the database answers again"
+
+
+class Beat:
+    def __init__(self, env: dict[str, str], folder: Path, name: str):
+        self.log = folder / f"{name}.log"
+        command = [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"]
+        command += ["--max-interval", "1", "--schedule", str(folder / f"{name}-schedule")]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, line: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while line not in self.text():
+            assert self.process.poll() is None, self.text()
+            assert time.monotonic() < deadline, self.text()
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def beat_env(own_postgres, own_redis, tmp_path):
+    env = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": own_postgres.create_database("hub"),
+        "CELERY_BROKER_URL": own_redis.url,
+        "VAR_DIR": str(tmp_path / "var"),
+    }
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
+    done = subprocess.run(migrate, cwd=BASE_DIR, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return env
+
+
+def test_beat_rides_out_a_database_outage_with_one_line_each_way(own_postgres, beat_env, tmp_path):
+    running = Beat(beat_env, tmp_path, "running")
+    started_in_outage = None
+    try:
+        running.wait_for("beat: Starting")
+        time.sleep(1)
+        own_postgres.stop()
+        running.wait_for(GONE)
+        started_in_outage = Beat(beat_env, tmp_path, "started-in-outage")
+        started_in_outage.wait_for(GONE)
+        time.sleep(3)  # three more ticks each
+
+        own_postgres.start()
+        for beat in (running, started_in_outage):
+            beat.wait_for(BACK)
+            assert beat.text().count(GONE) == 1
+            assert "Database gave error" not in beat.text()
+    finally:
+        for beat in (running, started_in_outage):
+            if beat:
+                beat.stop()
