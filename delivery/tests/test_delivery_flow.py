@@ -124,10 +124,16 @@ def test_a_failed_report_is_not_delivered(organization, billing_template, admin_
     )
     deliveries_plan(plan=[(execution, [email_target(organization)])])
     deliveries_start(execution=execution)
-    [delivery] = admin_client_api.get(f"{BI}/deliveries").json()["results"]
+    [delivery] = admin_client_api.get(f"{BI}/deliveries", {"status": "skipped"}).json()["results"]
     assert delivery["status"] == "skipped"
     assert delivery["last_error"] == "Nothing to deliver: the report failed."
     assert delivery["next_attempt_at"] is None
+    assert delivery["attempt_history"] == []  # never attempted
+    assert admin_client_api.get(f"{BI}/deliveries", {"status": "failed"}).json()["results"] == []
+    from reporting.services.search_sync import execution_document
+
+    [synced] = execution_document(execution)["deliveries"]
+    assert (synced["status"], synced["attempts"]) == ("skipped", 0)
 
 
 def test_settling_skips_only_the_pending_deliveries_of_the_given_executions(

@@ -20,13 +20,17 @@ def test_admins_get_the_last_day_of_reports_with_failures_and_given_up_deliverie
         )  # fmt: skip
 
     execution("succeeded", 2)
-    execution("failed", 3, error="Data source “Invoices”: relation missing")
+    failed = execution("failed", 3, error="Data source “Invoices”: relation missing")
     delivered = execution("succeeded", 5)
     execution("failed", 30, error="too old to mention")
     target = target_create(organization=organization, created_by=None, name="Finance inbox",
                            kind="email", config={"recipients": ["ana@acme.test"]})  # fmt: skip
     Delivery.objects.create(execution=delivered, target=target, status="failed", attempts=6,
                             last_error="Could not connect to the mail server")  # fmt: skip
+    board = target_create(organization=organization, created_by=None, name="Board inbox",
+                          kind="email", config={"recipients": ["board@acme.test"]})  # fmt: skip
+    Delivery.objects.create(execution=failed, target=board, status="skipped",
+                            last_error="Nothing to deliver: the report failed.")  # fmt: skip
 
     with time_machine.travel(NOW, tick=False):
         assert send_report_summary_notification() == 1  # the other organisation was idle
@@ -39,3 +43,4 @@ def test_admins_get_the_last_day_of_reports_with_failures_and_given_up_deliverie
     assert "relation missing" in text
     assert "too old to mention" not in text
     assert "Finance inbox after 6 attempts: Could not connect to the mail server" in text
+    assert "Board inbox" not in text  # skipped, not given up: its report's failure is listed
