@@ -4,6 +4,11 @@ backoff until sent or out of attempts. A delivery never changes its execution's 
 Retries are driven by the database (`next_attempt_at`, checked every minute), not by Celery
 countdowns: with a Redis broker, a message whose ETA is further away than the visibility
 timeout is delivered again early, which would send a report twice.
+
+The pending delivery is its own outbox: its deliver_report message is sent on commit, and a
+message lost on the way (broker down, worker killed) only delays it, as the every-minute check
+sends every due delivery again and the claim drops the duplicates. An attempt in flight holds
+its delivery for DELIVERY_LEASE_SECONDS; if its worker dies, the delivery is due again then.
 """
 
 import logging
@@ -197,7 +202,8 @@ def deliveries_settle(*, execution_ids: list[int], reason: str) -> int:
 
 
 def deliveries_retry_due(*, now: datetime | None = None) -> list[int]:
-    """Pending deliveries whose next attempt is due (the every-minute check)."""
+    """Pending deliveries whose next attempt is due, each sent to the broker again (the
+    every-minute check): a retry, or a message that was lost, or a lease that ran out."""
     due = Delivery.objects.filter(
         status=DeliveryStatus.PENDING, next_attempt_at__lte=now or timezone.now()
     )
@@ -325,8 +331,13 @@ def _attempt_end(
             attempt.number,
             outcome,
         )
-    attempt.outcome, attempt.response_status, attempt.error = outcome, response_status, error
-    attempt.save(update_fields=["duration_ms", "outcome", "response_status", "error"])
+    # An update, not save(): a delivery deleted with its execution meanwhile is no error here.
+    DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+        duration_ms=attempt.duration_ms,
+        outcome=outcome,
+        response_status=response_status,
+        error=error,
+    )
 
 
 def delivery_message(delivery: Delivery) -> DeliveryMessage:
