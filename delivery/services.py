@@ -314,16 +314,13 @@ def _attempt_end(
         AttemptOutcome.RETRYING: DeliveryStatus.PENDING,
         AttemptOutcome.FAILED: DeliveryStatus.FAILED,
     }[outcome]
+    ended = {"status": status, "last_error": error, "response_status": response_status}
+    if status == DeliveryStatus.SENT:
+        ended["sent_at"] = timezone.now()
     newer = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), pk__gt=attempt.pk)
     held = Delivery.objects.filter(
         ~Exists(newer), pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=attempt.number
-    ).update(
-        status=status,
-        sent_at=timezone.now() if status == DeliveryStatus.SENT else None,
-        last_error=error,
-        response_status=response_status,
-        next_attempt_at=next_attempt_at,
-    )
+    ).update(next_attempt_at=next_attempt_at, **ended)
     if not held:
         log.warning(
             "Delivery %s: attempt %s ended %s after its lease was lost; the delivery is unchanged.",
