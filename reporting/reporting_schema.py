@@ -259,7 +259,7 @@ VIEWS = (
             ("target_id", ""),
             ("target_name", ""),
             ("channel", "email, storage or webhook"),
-            ("status", "pending, sent, failed"),
+            ("status", "pending, sent, failed, skipped"),
             ("attempts", ""),
             ("last_error", ""),
             ("response_status", "webhooks' HTTP status"),
