@@ -63,6 +63,48 @@ def own_postgres():
         yield cluster
 
 
+@pytest.fixture
+def broker_down():
+    """The service's Celery app pointed at a Redis of our own that is stopped: connections to
+    it are refused. `start()` brings it back on the same port, empty."""
+    if reason := OwnRedis.unavailable():
+        pytest.skip(reason)
+    from config.celery import app
+
+    broker = OwnRedis().start()
+    broker.stop()
+    # Celery reads CELERY_BROKER_URL from the environment first; its pools are built lazily.
+    saved = os.environ.get("CELERY_BROKER_URL"), app._pool, app.amqp._producer_pool
+    os.environ["CELERY_BROKER_URL"] = broker.url
+    app._pool = app.amqp._producer_pool = None
+    yield broker
+    if app._pool is not None:
+        app._pool.force_close_all()
+    broker.stop()
+    if saved[0] is None:
+        os.environ.pop("CELERY_BROKER_URL")
+    else:
+        os.environ["CELERY_BROKER_URL"] = saved[0]
+    app._pool, app.amqp._producer_pool = saved[1], saved[2]
+
+
+def broker_messages(task_name: str, timeout: float = 5) -> list:
+    """The first argument of each `task_name` message waiting in the broker, taken off it."""
+    from config.celery import app
+
+    queue_name = app.amqp.router.route({}, task_name)["queue"].name
+    found = []
+    with app.connection_for_read() as connection, connection.SimpleQueue(queue_name) as queue:
+        while True:
+            try:
+                message = queue.get(timeout=timeout if not found else 0.5)
+            except queue.Empty:
+                return found
+            assert message.headers["task"] == task_name
+            found.append(message.payload[0][0])
+            message.ack()
+
+
 @pytest.fixture(scope="session")
 def reporting_redis_url(redis_url) -> str:
     """A Redis database for `redis` data sources, never the cache's or the broker's:

@@ -295,7 +295,11 @@ def workers_died(executions: Any, *, at: datetime) -> None:
     from reporting.models import ExecutionStatus
 
     executions.filter(status=ExecutionStatus.QUEUED).update(
-        status=ExecutionStatus.RUNNING, started_at=at, heartbeat_at=at, attempts=1
+        status=ExecutionStatus.RUNNING,
+        started_at=at,
+        heartbeat_at=at,
+        lease_expires_at=at,
+        attempts=1,
     )
 
 

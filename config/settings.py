@@ -457,7 +457,22 @@ REPORT_CATCH_UP_MAX = env_int("REPORT_CATCH_UP_MAX", 24, minimum=1)  # slots run
 # slot) and at most this. Only the latest slot can be on time; older ones are missed and run only
 # as the schedule's catch-up policy says (reporting/services/schedules.py).
 REPORT_SLOT_GRACE = env_int("REPORT_SLOT_GRACE", 300, minimum=1)
-REPORT_STALE_AFTER = env_int("REPORT_STALE_AFTER", 600, minimum=60)  # seconds without heartbeat
+# A running execution holds a lease renewed every REPORT_HEARTBEAT_SECONDS by its worker for the
+# whole run; once REPORT_LEASE_SECONDS pass without renewal, a redelivered message or the
+# every-minute check takes it over. A queued execution whose message was handed to the broker
+# REPORT_RESEND_AFTER seconds ago and not claimed is sent again (then after 2x, 4x ... its wait).
+REPORT_LEASE_SECONDS = env_int("REPORT_LEASE_SECONDS", 45, minimum=5)
+REPORT_HEARTBEAT_SECONDS = env_int(
+    "REPORT_HEARTBEAT_SECONDS", max(1, min(10, REPORT_LEASE_SECONDS // 3)), minimum=1
+)
+if REPORT_HEARTBEAT_SECONDS * 2 > REPORT_LEASE_SECONDS:
+    raise SettingsError(
+        "REPORT_HEARTBEAT_SECONDS",
+        f"at most half of REPORT_LEASE_SECONDS ({REPORT_LEASE_SECONDS}), or a live run loses "
+        "its lease",
+        str(REPORT_HEARTBEAT_SECONDS),
+    )
+REPORT_RESEND_AFTER = env_int("REPORT_RESEND_AFTER", 60, minimum=1)
 REPORT_MAX_ATTEMPTS = env_int("REPORT_MAX_ATTEMPTS", 3, minimum=1)
 REPORT_SPOOL_DIR = env_path("REPORT_SPOOL_DIR", VAR_DIR / "spool", base=BASE_DIR)
 REPORT_SPOOL_DIR.mkdir(parents=True, exist_ok=True)

@@ -243,6 +243,13 @@ class ReportExecution(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The outbox: when the message for this execution was last handed to the broker. A queued
+    # execution whose message was lost is sent again by the every-minute check.
+    enqueued_at = models.DateTimeField(default=timezone.now, null=True, blank=True)
+    # The running attempt's lease: only the holder of this token may write the run's end.
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_owner = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     row_count = models.BigIntegerField(default=0)
     progress = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -261,9 +268,14 @@ class ReportExecution(models.Model):
                 condition=Q(search_synced_at=None, status__in=["succeeded", "failed", "cancelled"]),
             ),
             models.Index(
-                fields=["status", "heartbeat_at"],
-                name="execution_running_heartbeat",
+                fields=["lease_expires_at"],
+                name="execution_running_lease",
                 condition=Q(status="running"),
+            ),
+            models.Index(
+                fields=["enqueued_at"],
+                name="execution_queued_enqueued",
+                condition=Q(status="queued"),
             ),
         ]
         constraints = [

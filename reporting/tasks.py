@@ -3,7 +3,7 @@ from celery import shared_task
 from reporting.services.executions import execution_run
 from reporting.services.metrics import usage_metrics_generate
 from reporting.services.outputs import outputs_clean_expired
-from reporting.services.recovery import executions_requeue_stale
+from reporting.services.recovery import executions_requeue_stale, executions_resend_queued
 from reporting.services.schedules import schedule_run_due, schedules_catch_up
 from reporting.services.search_sync import executions_sync
 
@@ -30,9 +30,11 @@ def run_scheduled_report(schedule_id: int) -> None:
 
 @shared_task(name="business_intelligence.check_scheduled_reports", ignore_result=True)
 def check_scheduled_reports() -> None:
-    """Every minute: slots that beat or the workers missed, and executions whose worker died."""
+    """Every minute: slots that beat or the workers missed, runs whose lease expired, and
+    queued executions whose message was lost."""
     schedules_catch_up()
     executions_requeue_stale()
+    executions_resend_queued()
 
 
 @shared_task(name="business_intelligence.generate_report_usage_metrics", ignore_result=True)

@@ -146,6 +146,44 @@ def test_an_attempt_whose_delivery_was_settled_meanwhile_changes_only_its_own_ro
     assert (attempt.outcome, attempt.response_status) == ("sent", 200)
 
 
+def test_an_attempt_that_outlived_its_lease_cannot_overwrite_the_one_that_took_over(
+    transactional_db, succeeded, hook, webhook_receiver, settings, caplog
+):
+    """Attempt 1 hangs on a slow receiver past its lease; attempt 2 takes the delivery over and
+    fails. Attempt 1's late success is kept in its own row and changes nothing else."""
+    webhook_receiver.slow_seconds = 1
+    target_update(target=hook, config={"url": webhook_receiver.url("/slow")})
+    delivery = start(succeeded, hook)
+
+    def worker() -> None:
+        try:
+            delivery_attempt(delivery_pk=delivery.pk)
+        finally:
+            connection.close()
+
+    in_flight = threading.Thread(target=worker)
+    in_flight.start()
+    deadline = time.monotonic() + 10
+    while not webhook_receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    target_update(target=hook, config={"url": webhook_receiver.url("/fail")})
+    after_lease = timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 1)
+    taken_over = delivery_attempt(delivery_pk=delivery.pk, now=after_lease)
+    assert (taken_over.status, taken_over.attempts, taken_over.response_status) == (
+        "pending",
+        2,
+        500,
+    )
+    in_flight.join(timeout=20)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("pending", 2, 500)
+    assert delivery.next_attempt_at == after_lease + timedelta(minutes=5)
+    history = list(delivery.attempt_history.values_list("number", "outcome", "response_status"))
+    assert history == [(1, "sent", 200), (2, "retrying", 500)]
+    assert "attempt 1 ended sent after its lease was lost" in caplog.text
+
+
 def test_the_admin_shows_the_attempts_read_only(succeeded, hook, organization):
     delivery = delivery_attempt(delivery_pk=start(succeeded, hook).pk)
     staff = UserFactory(is_staff=True)

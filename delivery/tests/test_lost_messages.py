@@ -4,7 +4,6 @@ check (`deliveries_retry_due`) sends it again once it is due. A lost message del
 """
 
 import logging
-import os
 import time
 from datetime import timedelta
 
@@ -13,7 +12,7 @@ import time_machine
 from django.db import transaction
 from django.utils import timezone
 
-from config.tests.services import OwnRedis
+from conftest import broker_messages
 from delivery.services import (
     deliveries_plan,
     deliveries_retry_due,
@@ -30,46 +29,8 @@ def email_target(organization):
                          kind="email", config={"recipients": ["ana@acme.test"]})  # fmt: skip
 
 
-@pytest.fixture
-def broker_down():
-    """The service's Celery app pointed at a Redis of our own that is stopped: connections to
-    it are refused. `start()` brings it back on the same port, empty."""
-    if reason := OwnRedis.unavailable():
-        pytest.skip(reason)
-    from config.celery import app
-
-    broker = OwnRedis().start()
-    broker.stop()
-    # Celery reads CELERY_BROKER_URL from the environment first; its pools are built lazily.
-    saved = os.environ.get("CELERY_BROKER_URL"), app._pool, app.amqp._producer_pool
-    os.environ["CELERY_BROKER_URL"] = broker.url
-    app._pool = app.amqp._producer_pool = None
-    yield broker
-    if app._pool is not None:
-        app._pool.force_close_all()
-    broker.stop()
-    if saved[0] is None:
-        os.environ.pop("CELERY_BROKER_URL")
-    else:
-        os.environ["CELERY_BROKER_URL"] = saved[0]
-    app._pool, app.amqp._producer_pool = saved[1], saved[2]
-
-
-def queued_deliveries(timeout: float = 5) -> list[int]:
-    """The delivery ids of the deliver_report messages waiting in the broker, taken off it."""
-    from config.celery import app
-
-    queue_name = app.amqp.router.route({}, deliver_report.name)["queue"].name
-    ids = []
-    with app.connection_for_read() as connection, connection.SimpleQueue(queue_name) as queue:
-        while True:
-            try:
-                message = queue.get(timeout=timeout if not ids else 0.5)
-            except queue.Empty:
-                return ids
-            assert message.headers["task"] == deliver_report.name
-            ids.append(message.payload[0][0])
-            message.ack()
+def queued_deliveries() -> list[int]:
+    return broker_messages(deliver_report.name)
 
 
 def test_a_broker_down_when_the_report_ends_is_logged_and_the_next_check_sends_the_delivery(

@@ -1,4 +1,10 @@
-"""Report executions: request one, run it (claimed once), cancel it, retry it."""
+"""Report executions: request one, run it under a lease, cancel it, retry it.
+
+Sending to the broker is an outbox: the execution is stored `queued` first and its message is
+sent once the transaction commits; a broker that is down is logged, never raised, and the
+every-minute check sends what is still queued again (reporting.services.recovery). Receiving a
+message twice is harmless: only one worker can claim the run (reporting.services.leases).
+"""
 
 import base64
 import hashlib
@@ -7,24 +13,25 @@ import mimetypes
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg2
+import psycopg2.errors
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Organization
 from config.errors import ConflictError
 from delivery.models import DeliveryTarget
-from delivery.services import deliveries_plan, deliveries_start
+from delivery.services import deliveries_plan, deliveries_settle, deliveries_start
 from reporting.datasources import get_adapter
 from reporting.datasources.base import DataSourceError
 from reporting.models import (
@@ -41,6 +48,7 @@ from reporting.parameters import parameters_validate
 from reporting.renderers import get_renderer
 from reporting.selectors import template_runnable
 from reporting.services.access_log import ClientInfo, access_log_record
+from reporting.services.leases import Heartbeat, Lease, lease_claim
 from reporting.services.search_sync import search_sync_on_commit
 from reporting.services.templates import layout_source, output_formats_normalize, table_names
 from reporting.tables import Branding, Chart, ReportDocument, SpooledTable
@@ -49,6 +57,8 @@ log = logging.getLogger(__name__)
 
 SPOOL_SHARE = 20  # percent of the progress bar given to fetching the data
 PROGRESS_SAVE_INTERVAL = 0.5  # seconds between progress writes
+BROKER_PAUSE = 5.0  # seconds without sending after the broker refused a message
+_broker_down_until = 0.0
 
 
 class ExecutionError(Exception):
@@ -56,7 +66,7 @@ class ExecutionError(Exception):
 
 
 class ExecutionCancelled(Exception):
-    pass
+    """This attempt lost its lease: the execution was cancelled, or another attempt took over."""
 
 
 @transaction.atomic
@@ -110,23 +120,44 @@ def execution_request(
 
 def enqueue_on_commit(execution: ReportExecution) -> None:
     """Send the execution to a worker once the transaction that stored it commits."""
+    transaction.on_commit(lambda: executions_send([(execution.pk, execution.celery_task_id)]))
+
+
+def executions_send(messages: Iterable[tuple[int, str]]) -> int:
+    """Hand (execution id, task id) messages to the broker; returns how many it took.
+
+    A broker that refuses is logged once and not tried again for BROKER_PAUSE seconds: the
+    executions stay queued and the every-minute check sends them again."""
+    global _broker_down_until
     from reporting.tasks import process_report_execution
 
-    transaction.on_commit(
-        lambda: process_report_execution.apply_async(
-            args=[execution.pk], task_id=execution.celery_task_id
-        )
-    )
+    messages, sent = list(messages), 0
+    if time.monotonic() < _broker_down_until:
+        return 0
+    for execution_id, task_id in messages:
+        try:
+            process_report_execution.apply_async(args=[execution_id], task_id=task_id)
+        except Exception as error:  # any broker failure; the outbox keeps the work
+            _broker_down_until = time.monotonic() + BROKER_PAUSE
+            log.warning(
+                "The broker did not take execution %s (%s: %s); %d execution(s) stay queued "
+                "and are sent again by the every-minute check.",
+                execution_id, type(error).__name__, error, len(messages) - sent,
+            )  # fmt: skip
+            return sent
+        sent += 1
+    return sent
 
 
 @transaction.atomic
 def execution_cancel(
     *, execution: ReportExecution, user: AbstractBaseUser | None, client: ClientInfo | None = None
 ) -> ReportExecution:
-    """A queued execution never starts; a running one stops at its next progress step."""
+    """A queued execution never starts; a running one stops at its next progress step (its
+    lease is gone, so nothing it writes after counts). Its deliveries are skipped."""
     cancelled = ReportExecution.objects.filter(
         pk=execution.pk, status__in=[ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
-    ).update(status=ExecutionStatus.CANCELLED, finished_at=timezone.now())
+    ).update(status=ExecutionStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None)
     execution.refresh_from_db()
     if not cancelled:
         raise ConflictError(
@@ -134,6 +165,8 @@ def execution_cancel(
             f"(its status is {execution.status}).",
             errors={"status": [execution.status]},
         )
+    deliveries_settle(execution_ids=[execution.pk], reason="The report was cancelled.")
+    search_sync_on_commit(execution)
     access_log_record(
         organization=execution.organization,
         user=user,
@@ -168,66 +201,71 @@ def execution_retry(
 # --- running ---------------------------------------------------------------------------------
 
 
-def execution_claim(*, execution_id: int) -> bool:
-    """queued -> running, atomically: of two workers given the same execution, one runs it."""
-    now = timezone.now()
-    return bool(
-        ReportExecution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED).update(
-            status=ExecutionStatus.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            attempts=F("attempts") + 1,
-            progress=0,
-            error="",
-        )
-    )
-
-
 def execution_run(
     *, execution_id: int, on_progress: Callable[[int], None] | None = None
 ) -> ReportExecution | None:
-    """Run a queued execution to its end; a no-op when another worker has claimed it."""
-    if not execution_claim(execution_id=execution_id):
-        log.info("Execution %s is not queued any more; nothing to do.", execution_id)
+    """Run a queued execution to its end under a lease; a no-op when another worker holds it
+    or it has ended. Returns the execution when this attempt ended it."""
+    lease = lease_claim(execution_id=execution_id)
+    if lease is None:
+        log.info("Execution %s is not queued, or another worker holds it.", execution_id)
         return None
-    execution = ReportExecution.objects.select_related("template", "organization").get(
-        pk=execution_id
-    )
-    progress = Progress(execution.pk, on_progress)
-    saved: list[str] = []
-    if execution.attempts > 1:
-        _discard(_files_of(execution))  # what an attempt whose worker died left behind
-    try:
-        with tempfile.TemporaryDirectory(dir=settings.REPORT_SPOOL_DIR) as spool_dir:
-            document = _document_build(execution, Path(spool_dir), progress)
-            outputs = _outputs_render(execution, document, Path(spool_dir), progress, saved)
-            _finish(execution, outputs, row_count=sum(t.row_count for t in document.tables))
-    except ExecutionCancelled:
-        _discard(saved)
-        log.info("Execution %s was cancelled while running.", execution_id)
-    except Exception as error:
-        _discard(saved)
-        if isinstance(error, ExecutionError):
-            message = str(error)
-            log.warning("Execution %s failed: %s", execution_id, message)
-        else:
-            message = (
-                f"An unexpected error stopped the report ({type(error).__name__}); the server "
-                f"log has the details for execution {execution_id}."
-            )
-            log.exception("Execution %s failed unexpectedly.", execution_id)
-        _fail(execution_id, message)
-    execution.refresh_from_db()
+    with Heartbeat(lease):
+        ended = _attempt(lease, on_progress)
+    if not ended:
+        return None
+    execution = ReportExecution.objects.get(pk=execution_id)
     deliveries_start(execution=execution)
     search_sync_on_commit(execution)
     return execution
 
 
-class Progress:
-    """Saves progress (and the heartbeat) at most every half second; notices a cancel."""
+def _attempt(lease: Lease, on_progress: Callable[[int], None] | None) -> bool:
+    """Render and store the outputs; True when this attempt wrote the execution's end."""
+    execution = ReportExecution.objects.select_related("template", "organization").get(
+        pk=lease.execution_id
+    )
+    progress = Progress(lease, on_progress)
+    saved: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(dir=settings.REPORT_SPOOL_DIR) as spool_dir:
+            document = _document_build(execution, Path(spool_dir), progress)
+            outputs = _outputs_render(execution, document, Path(spool_dir), progress, saved, lease)
+            lease.write(lambda: _finish(lease, outputs, row_count=document_rows(document)))
+        _discard(_files_of(execution, besides=lease))  # what attempts before this one left
+        return True
+    except ExecutionCancelled:
+        _discard(saved)
+        log.info("Execution %s: this attempt was cancelled or superseded.", lease.execution_id)
+        return False
+    except Exception as error:
+        _discard(saved)
+        if _database_outage(error) and lease.attempt < settings.REPORT_MAX_ATTEMPTS:
+            log.warning("Execution %s: the database went away; queued again.", lease.execution_id)
+            lease.write(lambda: _requeue(lease))
+            return False
+        if isinstance(error, ExecutionError):
+            message = str(error)
+            log.warning("Execution %s failed: %s", lease.execution_id, message)
+        else:
+            message = (
+                f"An unexpected error stopped the report ({type(error).__name__}); the server "
+                f"log has the details for execution {lease.execution_id}."
+            )
+            log.exception("Execution %s failed unexpectedly.", lease.execution_id)
+        return lease.write(lambda: _fail(lease, message))
 
-    def __init__(self, execution_id: int, on_progress: Callable[[int], None] | None = None):
-        self.execution_id = execution_id
+
+def document_rows(document: ReportDocument) -> int:
+    return sum(table.row_count for table in document.tables)
+
+
+class Progress:
+    """Saves progress at most every half second, fenced on the lease: notices a cancel or a
+    takeover at the next step."""
+
+    def __init__(self, lease: Lease, on_progress: Callable[[int], None] | None = None):
+        self.lease = lease
         self.on_progress = on_progress
         self.percent = 0
         self.saved_at = 0.0
@@ -239,10 +277,8 @@ class Progress:
         now = time.monotonic()
         if not force and (percent <= self.percent or now - self.saved_at < PROGRESS_SAVE_INTERVAL):
             return
-        still_running = ReportExecution.objects.filter(
-            pk=self.execution_id, status=ExecutionStatus.RUNNING
-        ).update(progress=percent, heartbeat_at=timezone.now())
-        if not still_running:
+        held = self.lease.write(lambda: self.lease.fence().update(progress=percent))
+        if not held:
             raise ExecutionCancelled()
         self.percent, self.saved_at = percent, now
         if self.on_progress:
@@ -325,6 +361,7 @@ def _outputs_render(
     spool_dir: Path,
     progress: Progress,
     saved: list[str],
+    lease: Lease,
 ) -> list[ReportOutput]:
     formats = execution.output_formats
     total_rows = sum(table.row_count for table in document.tables)
@@ -350,7 +387,7 @@ def _outputs_render(
         size, digest = path.stat().st_size, _sha256(path)
         filename = output_filename(execution, extension)
         with _LocalFile(path.open("rb"), name=str(path)) as content:
-            name = storage.save(f"{execution.organization.slug}/{execution.pk}/{filename}", content)
+            name = storage.save(f"{_folder(execution)}/{lease.token.hex}/{filename}", content)
         saved.append(name)
         outputs.append(
             ReportOutput(
@@ -393,13 +430,12 @@ def _period_label(execution: ReportExecution) -> str:
 
 
 @transaction.atomic
-def _finish(execution: ReportExecution, outputs: list[ReportOutput], *, row_count: int) -> None:
-    finished = ReportExecution.objects.filter(
-        pk=execution.pk, status=ExecutionStatus.RUNNING
-    ).update(
+def _finish(lease: Lease, outputs: list[ReportOutput], *, row_count: int) -> None:
+    finished = lease.fence().update(
         status=ExecutionStatus.SUCCEEDED,
         finished_at=timezone.now(),
         heartbeat_at=timezone.now(),
+        lease_expires_at=None,
         progress=100,
         row_count=row_count,
     )
@@ -408,18 +444,53 @@ def _finish(execution: ReportExecution, outputs: list[ReportOutput], *, row_coun
     ReportOutput.objects.bulk_create(outputs)
 
 
-def _fail(execution_id: int, message: str) -> None:
-    ReportExecution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
-        status=ExecutionStatus.FAILED, finished_at=timezone.now(), error=message
+def _fail(lease: Lease, message: str) -> bool:
+    return bool(
+        lease.fence().update(
+            status=ExecutionStatus.FAILED,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+            error=message,
+        )
     )
 
 
-def _files_of(execution: ReportExecution) -> list[str]:
-    folder = f"{execution.organization.slug}/{execution.pk}"
+@transaction.atomic
+def _requeue(lease: Lease) -> None:
+    requeued = lease.fence().update(
+        status=ExecutionStatus.QUEUED, progress=0, lease_expires_at=None, enqueued_at=timezone.now()
+    )
+    if requeued:
+        enqueue_on_commit(ReportExecution.objects.get(pk=lease.execution_id))
+
+
+def _database_outage(error: BaseException | None) -> bool:
+    """The connection to PostgreSQL was lost (not a query's own failure or timeout)."""
+    while error is not None:
+        if isinstance(error, psycopg2.OperationalError) and not isinstance(
+            error, psycopg2.errors.QueryCanceled
+        ):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _folder(execution: ReportExecution) -> str:
+    return f"{execution.organization.slug}/{execution.pk}"
+
+
+def _files_of(execution: ReportExecution, *, besides: Lease) -> list[str]:
+    """Files other attempts of the execution left: each attempt writes under its lease token."""
+    storage, folder, found = report_storage(), _folder(execution), []
     try:
-        return [f"{folder}/{name}" for name in report_storage().listdir(folder)[1]]
+        folders, files = storage.listdir(folder)
     except FileNotFoundError:
         return []
+    found += [f"{folder}/{name}" for name in files]
+    for name in folders:
+        if name != besides.token.hex:
+            found += [f"{folder}/{name}/{file}" for file in storage.listdir(f"{folder}/{name}")[1]]
+    return found
 
 
 def _discard(names: list[str]) -> None:

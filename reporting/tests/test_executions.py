@@ -16,10 +16,10 @@ from reporting.models import (
     report_storage,
 )
 from reporting.services.executions import (
-    execution_claim,
     execution_request,
     execution_run,
 )
+from reporting.services.leases import Heartbeat, lease_claim
 from reporting.tasks import clean_old_report_outputs, process_report_execution
 from reporting.tests.factories import DataSourceFactory, ReportTemplateFactory
 
@@ -102,8 +102,10 @@ def test_a_run_produces_every_format_from_one_snapshot(billing_template, viewer)
 @runs_reports
 def test_the_claim_runs_an_execution_once_however_often_it_is_delivered(billing_template, viewer):
     execution = request_run(billing_template, viewer)
-    assert execution_claim(execution_id=execution.pk) is True
-    assert execution_claim(execution_id=execution.pk) is False  # a second worker gets nothing
+    lease = lease_claim(execution_id=execution.pk)
+    assert lease is not None
+    with Heartbeat(lease):  # its run is alive
+        assert lease_claim(execution_id=execution.pk) is None  # a second worker gets nothing
     ReportExecution.objects.filter(pk=execution.pk).update(status=ExecutionStatus.QUEUED)
     execution_run(execution_id=execution.pk)
     execution_run(execution_id=execution.pk)  # a redelivered message

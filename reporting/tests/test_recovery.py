@@ -15,17 +15,17 @@ def test_a_stale_execution_is_queued_again_then_given_up(billing_template, setti
     now = utc(2025, 5, 5, 12)
     lost = ReportExecution.objects.create(
         organization=billing_template.organization, template=billing_template, status="running",
-        attempts=1, heartbeat_at=now - timedelta(minutes=11),
+        attempts=1, lease_expires_at=now - timedelta(seconds=1),
     )  # fmt: skip
     alive = ReportExecution.objects.create(
         organization=billing_template.organization, template=billing_template, status="running",
-        attempts=1, heartbeat_at=now - timedelta(minutes=2),
+        attempts=1, lease_expires_at=now + timedelta(seconds=30),
     )  # fmt: skip
     assert executions_requeue_stale(now=now) == ([lost.pk], [])
     lost.refresh_from_db()
     assert lost.status == ExecutionStatus.QUEUED
     ReportExecution.objects.filter(pk=lost.pk).update(
-        status="running", attempts=2, heartbeat_at=now - timedelta(minutes=11)
+        status="running", attempts=2, lease_expires_at=now - timedelta(seconds=1)
     )
     assert executions_requeue_stale(now=now) == ([], [lost.pk])
     lost.refresh_from_db()
