@@ -8,8 +8,8 @@ exception, a view's included, ends in the root URLconf's handler500 while it is 
 `server_error` is that handler. It only runs with DEBUG off; with DEBUG on, Django's debug page
 shows the traceback, as for any error.
 
-One warning line is logged per 503; `OutageTracebackFilter` drops the record (with its traceback)
-Django logs for the same response.
+Django logs each 503 as an error; `OutageTracebackFilter` makes that one line naming the service,
+and the worker's line for a task that failed on an outage too.
 """
 
 import logging
@@ -22,8 +22,6 @@ from django import db
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-
-logger = logging.getLogger(__name__)
 
 OUTAGE_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
     # Django wraps the driver's errors, but not those raised outside its cursor and connect.
@@ -62,24 +60,23 @@ def _wants_page(request: HttpRequest) -> bool:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: a 503 for an outage, Django's 500 page for anything else."""
-    exc = sys.exc_info()[1]
-    service = outage_service(exc)
+    service = outage_service(sys.exc_info()[1])
     if service is None:
         return defaults.server_error(request)
-    reason = next(iter(str(exc).strip().splitlines()), "")  # psycopg2's run over lines
-    logger.warning(
-        "%s unavailable: %s %s answered 503 (%s: %s)",
-        service,
-        request.method,
-        request.path,
-        type(exc).__name__,
-        reason,
-    )
     return outage_response(request, service=service)
 
 
 class OutageTracebackFilter(logging.Filter):
-    """For django.request: drops its error record of an outage, which server_error logged."""
+    """An error record of an outage (a request's 503, a task that failed on it) loses its
+    traceback and names the service instead: one line each, not a screenful."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and outage_service(record.exc_info[1]))
+        exc = record.exc_info[1] if record.exc_info else None
+        service = outage_service(exc)
+        if service:
+            reason = next(iter(str(exc).strip().splitlines()), "")  # psycopg2's run over lines
+            record.msg = (
+                f"{record.getMessage()} [{service} unavailable: {type(exc).__name__}: {reason}]"
+            )
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True

@@ -489,7 +489,8 @@ LOGGING = {
         # WeasyPrint logs every rendering step at INFO; its warnings are what matter.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
-        # An outage's 503 is one line of config.outages, not a traceback per request.
+        # A 503 for an outage, or a task that failed on one, is one line, not a traceback each.
         "django.request": {"filters": ["outage_tracebacks"]},
+        "celery.app.trace": {"filters": ["outage_tracebacks"]},
     },
 }

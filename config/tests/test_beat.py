@@ -13,6 +13,13 @@ import pytest
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 GONE = "beat: the database is unavailable"
 BACK = "beat: the database answers again"
+BROKER_GONE = "beat: the broker is unavailable"
+BROKER_BACK = "beat: the broker answers again"
+PING_EVERY_SECOND = """
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+every_second = IntervalSchedule.objects.create(every=1, period="seconds")
+PeriodicTask.objects.create(name="ping", task="reporting_hub.ping", interval=every_second)
+"""
 
 
 class Beat:
@@ -49,9 +56,15 @@ def beat_env(own_postgres, own_redis, tmp_path):
         "CELERY_BROKER_URL": own_redis.url,
         "VAR_DIR": str(tmp_path / "var"),
     }
-    migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
-    done = subprocess.run(migrate, cwd=BASE_DIR, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    for command in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", PING_EVERY_SECOND]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
     return env
 
 
@@ -76,3 +89,20 @@ def test_beat_rides_out_a_database_outage_with_one_line_each_way(own_postgres, b
         for beat in (running, started_in_outage):
             if beat:
                 beat.stop()
+
+
+def test_beat_skips_due_runs_while_the_broker_is_down_with_one_line_each_way(
+    own_redis, beat_env, tmp_path
+):
+    beat = Beat(beat_env, tmp_path, "beat")
+    try:
+        beat.wait_for("Sending due task ping")
+        own_redis.stop()
+        beat.wait_for(BROKER_GONE)
+        time.sleep(3)  # three more due runs
+        own_redis.start()
+        beat.wait_for(BROKER_BACK)
+        assert beat.text().count(BROKER_GONE) == 1
+        assert "Message Error" not in beat.text()
+    finally:
+        beat.stop()

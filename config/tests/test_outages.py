@@ -100,8 +100,8 @@ def test_the_api_answers_503_naming_the_cache_while_it_is_stopped(own_redis_cach
     }
     assert response["Retry-After"] == "10"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
-        "cache unavailable: GET /api/v1/me/ answered 503 (ConnectionError: "
-        f"Error 111 connecting to 127.0.0.1:{own_redis_cache.port}. Connection refused.)"
+        "Service Unavailable: /api/v1/me/ [cache unavailable: ConnectionError: "
+        f"Error 111 connecting to 127.0.0.1:{own_redis_cache.port}. Connection refused.]"
     ]
     assert not [r for r in caplog.records if r.exc_info]
 
@@ -214,6 +214,24 @@ def test_the_api_and_the_admin_answer_503_naming_the_database_while_it_is_stoppe
     assert requests.get(f"{hub_server.url}{ME}", headers=bearer).status_code == 200
     assert browser.get(f"{hub_server.url}/admin/").status_code == 200
     lines = [line for line in hub_server.log_text().splitlines() if "unavailable" in line]
-    assert len(lines) == 3, hub_server.log_text()
-    assert all("database unavailable: GET " in line for line in lines)
+    assert [line.split(" django.request: ")[1].split(" [")[0] for line in lines] == [
+        "Service Unavailable: /api/v1/me/",
+        "Service Unavailable: /api/v1/me/",
+        "Service Unavailable: /admin/",
+    ], hub_server.log_text()
+    assert all("[database unavailable: OperationalError: connection to" in x for x in lines)
     assert "Traceback" not in hub_server.log_text()
+
+
+def test_a_task_that_failed_on_an_outage_is_one_line_in_the_worker_log(caplog):
+    cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0", {})
+    error = _raised(lambda: cache.get("key"))
+    # What celery.app.trace logs for a task that raised, with the traceback attached.
+    logging.getLogger("celery.app.trace").error(
+        "Task ping[1] raised unexpected: %r", error, exc_info=error
+    )
+    (record,) = caplog.records
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        f"Task ping[1] raised unexpected: {error!r} [cache unavailable: ConnectionError: {error}]"
+    )
