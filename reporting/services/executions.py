@@ -24,7 +24,7 @@ import psycopg2.errors
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -133,6 +133,7 @@ def executions_send(messages: Iterable[tuple[int, str]]) -> int:
 
     messages, sent = list(messages), 0
     if time.monotonic() < _broker_down_until:
+        _mark_unsent([pk for pk, _ in messages])
         return 0
     for execution_id, task_id in messages:
         try:
@@ -144,9 +145,22 @@ def executions_send(messages: Iterable[tuple[int, str]]) -> int:
                 "and are sent again by the every-minute check.",
                 execution_id, type(error).__name__, error, len(messages) - sent,
             )  # fmt: skip
+            _mark_unsent([pk for pk, _ in messages[sent:]])
             return sent
         sent += 1
     return sent
+
+
+def _mark_unsent(execution_ids: list[int]) -> None:
+    """No send on record: the next check sends them at once, without waiting for a resend."""
+    try:
+        ReportExecution.objects.filter(pk__in=execution_ids, status=ExecutionStatus.QUEUED).update(
+            enqueued_at=None
+        )
+    except DatabaseError:
+        log.warning(
+            "Could not mark executions %s unsent; they are sent again later.", execution_ids
+        )
 
 
 @transaction.atomic

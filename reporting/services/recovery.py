@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from delivery.services import deliveries_settle
@@ -61,22 +62,25 @@ def executions_requeue_stale(*, now: datetime | None = None) -> tuple[list[int],
 
 
 def executions_resend_queued(*, now: datetime | None = None) -> list[int]:
-    """Queued executions not claimed since their message was sent: send them again.
+    """Queued executions whose send the broker refused, or not claimed since their message was
+    sent: send them again.
 
-    The first resend comes REPORT_RESEND_AFTER seconds after the send, then after waits that
-    double (up to RESEND_MAX_WAIT), so a long queue of work behind busy workers is not flooded
-    with copies. A copy that arrives after the run started is a no-op (the claim).
+    Refused ones go at once. Otherwise the first resend comes REPORT_RESEND_AFTER seconds after
+    the send, then after waits that double (up to RESEND_MAX_WAIT), so a long queue of work
+    behind busy workers is not flooded with copies. A copy that arrives after the run started
+    is a no-op (the claim).
     """
     now = now or timezone.now()
     first_wait = timedelta(seconds=settings.REPORT_RESEND_AFTER)
     queued = ReportExecution.objects.filter(
-        status=ExecutionStatus.QUEUED, enqueued_at__lte=now - first_wait
+        Q(enqueued_at__lte=now - first_wait) | Q(enqueued_at=None), status=ExecutionStatus.QUEUED
     ).order_by("enqueued_at")
     rows = queued.values_list("pk", "celery_task_id", "queued_at", "enqueued_at")[:RESEND_BATCH]
     due = [
         (pk, task_id)
         for pk, task_id, queued_at, enqueued_at in rows
-        if now - enqueued_at >= min(max(first_wait, enqueued_at - queued_at), RESEND_MAX_WAIT)
+        if enqueued_at is None  # the broker refused its send
+        or now - enqueued_at >= min(max(first_wait, enqueued_at - queued_at), RESEND_MAX_WAIT)
     ]
     ids = [pk for pk, _ in due]
     ReportExecution.objects.filter(pk__in=ids, status=ExecutionStatus.QUEUED).update(

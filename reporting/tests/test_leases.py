@@ -184,6 +184,7 @@ def test_the_api_answers_202_while_the_broker_is_down_and_the_check_sends_it_lat
 
     broker_down.start()  # back, empty
     monkeypatch.setattr(executions, "_broker_down_until", 0.0)  # no pause before trying again
-    later = execution.enqueued_at + timedelta(seconds=61)
-    assert executions_resend_queued(now=later) == [execution.pk]
+    execution.refresh_from_db()
+    assert execution.enqueued_at is None  # no send on record: the next check sends it at once
+    assert executions_resend_queued() == [execution.pk]
     assert broker_messages("business_intelligence.process_report_execution") == [execution.pk]
