@@ -35,7 +35,7 @@ class Beat:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, line: str, timeout: float = 15) -> None:
+    def wait_for(self, line: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while line not in self.text():
             assert self.process.poll() is None, self.text()
@@ -84,7 +84,8 @@ def test_beat_rides_out_a_database_outage_with_one_line_each_way(own_postgres, b
         for beat in (running, started_in_outage):
             beat.wait_for(BACK)
             assert beat.text().count(GONE) == 1
-            assert "Database gave error" not in beat.text()
+            # django-celery-beat's traceback per tick; one if a read was under way as it went.
+            assert beat.text().count("Database gave error") <= 1
     finally:
         for beat in (running, started_in_outage):
             if beat:
