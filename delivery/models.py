@@ -68,6 +68,8 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The outbox: when its message last went to the broker (None: refused, or never sent).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

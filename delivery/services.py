@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 # Waits after attempts 1 to 5: the sixth and last attempt comes about 6.6 hours after the first.
 RETRY_DELAYS = (60, 5 * 60, 30 * 60, 2 * 3600, 4 * 3600)
+RESEND_MAX_WAIT = timedelta(minutes=5)  # the longest wait between two sends of one message
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -186,9 +187,10 @@ def deliveries_start(*, execution: ReportExecution) -> None:
         )
         return
     pending = Delivery.objects.filter(execution=execution, status=DeliveryStatus.PENDING)
-    pending.update(next_attempt_at=timezone.now())
+    now = timezone.now()
+    pending.update(next_attempt_at=now, enqueued_at=now)
     for pk in pending.values_list("pk", flat=True):
-        _enqueue_on_commit(pk)
+        transaction.on_commit(lambda pk=pk: _send(pk))
 
 
 def deliveries_settle(*, execution_ids: list[int], reason: str) -> int:
@@ -204,31 +206,48 @@ def deliveries_settle(*, execution_ids: list[int], reason: str) -> int:
 def deliveries_retry_due(*, now: datetime | None = None) -> list[int]:
     """Pending deliveries whose next attempt is due, each sent to the broker again (the
     every-minute check): a retry, or a message that was lost, or a lease that ran out."""
-    due = Delivery.objects.filter(
-        status=DeliveryStatus.PENDING, next_attempt_at__lte=now or timezone.now()
-    )
-    ids = list(due.values_list("pk", flat=True)[:1000])
+    now = now or timezone.now()
+    due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    rows = due.order_by("next_attempt_at").values_list("pk", "next_attempt_at", "enqueued_at")
+    ids = [pk for pk, due_at, enqueued_at in rows[:1000] if _send_again(now, due_at, enqueued_at)]
+    Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
     for pk in ids:
-        _enqueue_on_commit(pk)
+        transaction.on_commit(lambda pk=pk: _send(pk))
     return ids
+
+
+def _send_again(now: datetime, due_at: datetime, enqueued_at: datetime | None) -> bool:
+    """Not sent since it fell due (a retry, a lease that ran out, a refused send); or sent and
+    not claimed for RESEND_AFTER, then waits that double, at most RESEND_MAX_WAIT: a backlog
+    behind busy workers is not flooded with copies."""
+    if enqueued_at is None or enqueued_at < due_at:
+        return True
+    first_wait = timedelta(seconds=settings.REPORT_RESEND_AFTER)
+    return now - enqueued_at >= min(max(first_wait, enqueued_at - due_at), RESEND_MAX_WAIT)
 
 
 def delivery_redeliver(*, delivery: Delivery) -> Delivery:
     """An admin asks again: one more round of attempts, keeping the delivery id."""
+    now = timezone.now()
     Delivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), attempts=0
+        status=DeliveryStatus.PENDING, next_attempt_at=now, enqueued_at=now, attempts=0
     )
-    _enqueue_on_commit(delivery.pk)
+    transaction.on_commit(lambda: _send(delivery.pk))
     delivery.refresh_from_db()
     return delivery
 
 
-def _enqueue_on_commit(delivery_pk: int) -> None:
+def _send(delivery_pk: int) -> None:
+    """A broker that is down is logged, not raised into the request or the execution's end;
+    the delivery is marked unsent, so the every-minute check sends it again."""
     from delivery.tasks import deliver_report
 
-    # robust: a broker that is down is logged, not raised into the request or the execution's
-    # end; the pending delivery is due, so the every-minute check sends it again.
-    transaction.on_commit(lambda: deliver_report.delay(delivery_pk), robust=True)
+    try:
+        deliver_report.delay(delivery_pk)
+    except Exception as error:  # any broker failure; the pending delivery is the outbox
+        log.warning("The broker did not take delivery %s (%s: %s); the every-minute check "
+                    "sends it again.", delivery_pk, type(error).__name__, error)  # fmt: skip
+        Delivery.objects.filter(pk=delivery_pk).update(enqueued_at=None)
 
 
 def delivery_attempt(*, delivery_pk: int, now: datetime | None = None) -> Delivery | None:

@@ -37,7 +37,7 @@ def test_a_broker_down_when_the_report_ends_is_logged_and_the_next_check_sends_t
     transactional_db, organization, succeeded, smtp_server, broker_down, caplog
 ):
     deliveries_plan(plan=[(succeeded, [email_target(organization)])])
-    with caplog.at_level(logging.ERROR), transaction.atomic():
+    with caplog.at_level(logging.WARNING), transaction.atomic():
         deliveries_start(execution=succeeded)  # the execution's end, as it commits
     assert f"127.0.0.1:{broker_down.port}" in caplog.text  # logged, naming the broker
     [delivery] = succeeded.deliveries.all()
@@ -112,3 +112,20 @@ def test_a_delivery_whose_worker_died_mid_attempt_is_sent_again_once_its_lease_r
     assert history[1][:2] == (2, "sent")
     # The receiver saw the first request too: it drops the repeat by its webhook-id.
     assert {r.headers["webhook-id"] for r in webhook_receiver.requests} == {body["delivery_id"]}
+
+
+@pytest.mark.django_db
+def test_a_message_nobody_claims_is_sent_again_after_waits_that_double(organization, succeeded):
+    """Workers far behind: the check sends a copy after 1, 2, 4, 8 minutes, then every 5, not
+    every minute (the claim would make copies harmless, but a backlog would fill the broker)."""
+    deliveries_plan(plan=[(succeeded, [email_target(organization)])])
+    deliveries_start(execution=succeeded)  # sent once the transaction commits
+    [delivery] = succeeded.deliveries.all()
+    sent_at = delivery.enqueued_at
+
+    def resent(second: int) -> bool:
+        return deliveries_retry_due(now=sent_at + timedelta(seconds=second)) == [delivery.pk]
+
+    assert [second for second in range(0, 1200, 10) if resent(second)] == [
+        60, 120, 240, 480, 780, 1080
+    ]  # fmt: skip
