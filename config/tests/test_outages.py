@@ -3,12 +3,6 @@ per answer, and the service answers normally once the part is back. Every outage
 server of the test's own, stopped and started (config/tests/services.py)."""
 
 import logging
-import os
-import secrets
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -21,9 +15,8 @@ from rest_framework.test import APIClient
 
 from config.celery import app, ping
 from config.outages import outage_service
-from config.tests.services import free_port, port_answers
+from config.tests.services import HubServer, free_port
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
 ME = "/api/v1/me/"
 
 
@@ -107,64 +100,6 @@ def test_the_api_answers_503_naming_the_cache_while_it_is_stopped(own_redis_cach
 
     own_redis_cache.start()
     assert client.get(ME).status_code == 200
-
-
-OPS_USER = """
-from django.contrib.auth.models import User
-from accounts.models import Membership, Organization, Role
-user = User.objects.create_superuser("ops", "ops@example.com", "{password}")
-organization = Organization.objects.create(name="Ops", slug="ops")
-Membership.objects.create(user=user, organization=organization, role=Role.ADMIN)
-"""
-
-
-class HubServer:
-    """gunicorn serving this checkout on a database of the test's own, as in production
-    (DEBUG off), with a superuser `ops`."""
-
-    password = "outage-drill-password"
-
-    def __init__(self, database_url: str, folder: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = folder / "gunicorn.log"
-        self.env = {
-            "PATH": os.environ["PATH"],
-            "DATABASE_URL": database_url,
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "VAR_DIR": str(folder / "var"),
-        }
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "HubServer":
-        self._manage("migrate", "--noinput", "-v", "0")
-        self._manage("shell", "-c", OPS_USER.format(password=self.password))
-        command = [sys.executable, "-m", "gunicorn", "config.wsgi:application"]
-        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 20
-        while not port_answers(self.port):
-            assert self.process.poll() is None, self.log_text()
-            assert time.monotonic() < deadline, self.log_text()
-            time.sleep(0.1)
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def _manage(self, *arguments: str) -> None:
-        command = [sys.executable, "manage.py", *arguments]
-        done = subprocess.run(command, cwd=BASE_DIR, env=self.env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture

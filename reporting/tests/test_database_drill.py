@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 import requests
 
-from config.tests.test_outages import HubServer
+from config.tests.services import HubServer
 from conftest import CeleryWorkerProcess
 
 BI = "/api/v1/business-intelligence"
