@@ -142,7 +142,7 @@ class TemplateDataSource(models.Model):
 
 class CatchUp(models.TextChoices):
     SKIP = "skip", "Skip missed slots"
-    LATEST = "latest", "Run the latest missed slot"
+    LATEST = "latest", "Run the latest slot once, late if need be"
     ALL = "all", "Run every missed slot (up to REPORT_CATCH_UP_MAX)"
 
 
