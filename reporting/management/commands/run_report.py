@@ -50,7 +50,8 @@ class Command(BaseCommand):
             )
         except ApplicationError as error:
             raise CommandError(f"{error.message} {json.dumps(error.errors)}") from None
-        execution = execution_run(execution_id=execution.pk, on_progress=self._draw)
+        execution_run(execution_id=execution.pk, on_progress=self._draw)
+        execution.refresh_from_db()  # ended here, or cancelled or queued again meanwhile
         self._draw(100)
         self.stderr.write("")
         if execution.status != ExecutionStatus.SUCCEEDED:
