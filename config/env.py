@@ -150,6 +150,18 @@ def secret_key_check(key: str, *, known: Iterable[str], debug: bool, host: str) 
     )
 
 
+def site_url_default() -> str:
+    """http://HOST:PORT as `make run` serves it (gunicorn binds HOST:PORT); a wildcard HOST
+    (0.0.0.0, ::) is reached at loopback here, and elsewhere only by a name SITE_URL gives."""
+    host = env_str("HOST", "127.0.0.1").strip("[]")
+    port = env_int("PORT", 8000, minimum=1)
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def _is_loopback(host: str) -> bool:
     name = host.strip().strip("[]").lower()
     if name == "localhost":

@@ -28,6 +28,7 @@ from config.env import (
     read_dotenv,
     redis_apart_check,
     secret_key_check,
+    site_url_default,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -363,8 +364,9 @@ REPORTING_ROLE_KEY = env_str("REPORTING_ROLE_KEY", "")
 REPORTING_ROLE_CONNECTION_LIMIT = env_int("REPORTING_ROLE_CONNECTION_LIMIT", 10, minimum=1)
 REPORT_PDF_MAX_ROWS = env_int("REPORT_PDF_MAX_ROWS", 10_000, minimum=1)
 REPORT_LINK_MAX_AGE_DAYS = env_int("REPORT_LINK_MAX_AGE_DAYS", 7, minimum=1)
-# The address people reach this service at, for links in e-mails and webhooks.
-SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https"))
+# The address people reach this service at, for links in e-mails and webhooks. Unset, the
+# address `make run` serves (HOST and PORT; loopback when HOST binds every interface).
+SITE_URL = env_url("SITE_URL", site_url_default(), schemes=("http", "https"))
 DELIVERY_EMAIL_MAX_ATTACHMENT_MB = env_int("DELIVERY_EMAIL_MAX_ATTACHMENT_MB", 10, minimum=0)
 # Hosts outbound webhooks may reach even on private or loopback addresses (host or host:port).
 DELIVERY_ALLOWED_HOSTS = env_list("DELIVERY_ALLOWED_HOSTS", [])

@@ -1,5 +1,6 @@
 import json
 import os
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,12 @@ CONFIG_VARIABLES = (
     "DEBUG",
     "SECRET_KEY",
     "VAR_DIR",
+    "HOST",
+    "PORT",
+    "SITE_URL",
 )
+# Start-up refuses the development key while HOST reaches beyond this machine.
+NON_DEVELOPMENT_KEY = string.ascii_letters + string.digits
 
 
 def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
@@ -41,7 +47,8 @@ def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
         " 'reports': str(s.REPORT_OUTPUT_DIR),"
         " 'analytics_reports': str(s.ANALYTICS_REPORT_STORAGE_DIR),"
         " 'ttl': s.ANALYTICS_CACHE_TTL, 'email_host': s.EMAIL_HOST,"
-        " 'reporting_redis': s.REPORTING_REDIS, 'grants': s.REPORTING_CONNECTION_GRANTS}))"
+        " 'reporting_redis': s.REPORTING_REDIS, 'grants': s.REPORTING_CONNECTION_GRANTS,"
+        " 'site_url': s.SITE_URL}))"
     )
     return subprocess.run(
         [sys.executable, "-c", script],
@@ -65,6 +72,28 @@ def test_nothing_set_runs_on_embedded_parts(tmp_path):
     assert values["reports"] == str(tmp_path / "var" / "reports")
     assert values["ttl"] == 300
     assert (tmp_path / "var" / "celery" / "broker").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("env", "site_url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"HOST": "localhost", "PORT": "9000"}, "http://localhost:9000"),
+        (
+            {"HOST": "0.0.0.0", "PORT": "9000", "SECRET_KEY": NON_DEVELOPMENT_KEY},
+            "http://127.0.0.1:9000",
+        ),
+        ({"HOST": "::1"}, "http://[::1]:8000"),
+        ({"PORT": "9000", "SITE_URL": "https://reports.example"}, "https://reports.example"),
+    ],
+)
+def test_links_in_deliveries_point_where_make_run_serves_unless_site_url_says(
+    tmp_path, env, site_url
+):
+    result = load_settings(tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["site_url"] == site_url
 
 
 def test_production_urls_switch_to_production_parts(tmp_path):
