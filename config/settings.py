@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ works offline
     "django_celery_beat",
     "auditlog",
     "accounts",
@@ -276,6 +277,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # One name for a choice set used under several field names.
     "ENUM_NAME_OVERRIDES": {"RoleEnum": "accounts.models.Role"},
     "POSTPROCESSING_HOOKS": [

@@ -1,29 +1,22 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.permissions import AllowAny
-from rest_framework.routers import APIRootView, DefaultRouter
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.urls import auth_urlpatterns
 from accounts.urls import router as accounts_router
 from analytics.urls import router as analytics_router
+from config.api_router import ApiRouter
 from config.health import healthz
 from delivery.urls import router as delivery_router
 from events.urls import router as events_router
 from reporting.urls import router as reporting_router
 from reporting.views import signed_download
 
-
-class ApiRootView(APIRootView):
-    """The root only lists links, so it answers without a login."""
-
-    permission_classes = [AllowAny]
-
-
-# One browsable API root for every app's viewsets. Paths work with and without a trailing
-# slash, so the product descriptions' examples (POST …/report-templates) work as written.
-api_router = DefaultRouter()
-api_router.APIRootView = ApiRootView
+# One browsable API root for every app's viewsets, and one per group of them
+# (business-intelligence/, analytics/, auth/). Paths work with and without a trailing slash, so
+# the product descriptions' examples (POST …/report-templates) work as written.
+api_router = ApiRouter(extra_groups={"auth": auth_urlpatterns})
 api_router.trailing_slash = "/?"
 for app_router in (
     accounts_router,
@@ -40,10 +33,17 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Swagger UI and Redoc load their scripts from drf-spectacular-sidecar's static files.
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
     path("api-auth/", include("rest_framework.urls")),
     path("healthz", healthz, name="healthz"),
     path("r/<str:token>", signed_download, name="report-output-link"),
