@@ -13,9 +13,13 @@ export HOST PORT
 SECRET_KEY_FILE ?= var/secret_key
 run: export SECRET_KEY_FILE := $(SECRET_KEY_FILE)
 run: $(VENV)/.installed-run $(SECRET_KEY_FILE)
+	@echo "==> Checking the system packages (Pango for PDF outputs)"
 	@scripts/system-packages.sh run
+	@echo "==> Applying database migrations"
 	$(PY) manage.py migrate --noinput -v 0
+	@echo "==> Demo organisation, demo login and sample data (loaded on the first run only)"
 	$(PY) manage.py setup_demo
+	@echo "==> Starting the web server on $(HOST):$(PORT), a Celery worker and beat (Ctrl-C stops them)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --port $(PORT) --procfile Procfile
 
 test: $(VENV)/.installed-dev
@@ -54,10 +58,13 @@ $(SECRET_KEY_FILE):
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Reporting Hub needs Python 3.11 or newer ($(PYTHON) is $$($(PYTHON) -V))."; exit 1; }
+	@echo "==> Creating the virtualenv $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 
+# Not quiet: pip shows each package as it downloads (the first time, a few minutes).
 $(VENV)/.installed-run: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements.txt
+	@echo "==> Installing requirements.txt into $(VENV)"
+	$(PY) -m pip install -r requirements.txt
 	@touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
