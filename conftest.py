@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,8 +18,10 @@ import redis
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from accounts.services import DemoLogin, demo_setup
 from accounts.tests.factories import MembershipFactory, OrganizationFactory
 from config.env import env_bool, redis_server
+from config.tests.browser import BrowserSession, browser_unavailable
 from config.tests.services import OwnPostgres, OwnRedis
 from reporting.tests.factories import DataSourceFactory, ReportTemplateFactory
 
@@ -351,3 +354,38 @@ def django_db_setup(django_db_setup):
 
     roles_drop_all()
     connections.close_all()
+
+
+@pytest.fixture
+def browser(live_server, monkeypatch, request) -> Iterator[BrowserSession]:
+    """Headless Chromium (Debian's) with a page on the live server; see config/tests/browser.py."""
+    from django.db import connections
+
+    if reason := browser_unavailable():
+        _service_missing(reason)
+    # Playwright's sync API leaves its asyncio loop marked as running on this thread between
+    # calls, though none of the test's code runs inside it; Django would then refuse every ORM
+    # call of the test and of its fixtures' teardown as "from an async context".
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with BrowserSession(base_url=live_server.url, name=request.node.name) as session:
+        yield session
+        # Meanwhile this thread saw Django connections of their own (asgiref keeps them per
+        # contextvars context, which Playwright's greenlets switch): left open, one would keep
+        # PostgreSQL from dropping the test database at the end of the run.
+        connections.close_all()
+
+
+@pytest.fixture
+def demo_login(transactional_db) -> DemoLogin:
+    """The demo organisation and staff user, made as `make run` makes them (setup_demo)."""
+    login = demo_setup()
+    assert login.created, "demo_setup() found users already: the demo login was not made"
+    return login
+
+
+@pytest.fixture
+def staff_browser(browser, demo_login) -> BrowserSession:
+    """The browser signed in to the admin as the demo staff user."""
+    browser.admin_login(username=demo_login.username, password=demo_login.password)
+    assert browser.page.url.endswith("/admin/"), f"the demo login failed: at {browser.page.url}"
+    return browser

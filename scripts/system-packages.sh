@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages the project needs are installed.
 #   system-packages.sh run    what the service needs (Pango for WeasyPrint's PDFs)
-#   system-packages.sh test   that, plus what the tests use (pdftotext)
+#   system-packages.sh test   that, plus what the tests use (pdftotext; Chromium for the browser
+#                             tests, which drive Debian's build: never `playwright install`)
 # As root it installs what is missing; otherwise it prints the exact apt-get line and stops.
 set -euo pipefail
 
 packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 if [ "${1:-run}" = "test" ]; then
-  packages+=(poppler-utils)
+  packages+=(poppler-utils chromium)
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
