@@ -8,17 +8,17 @@ from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from accounts.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from accounts.models import Role
 from config.errors import ApplicationError
+from reporting.admin_executions import download_links
 from reporting.connections import connection_grant_save, connection_grant_validate
 from reporting.forms import PrettyJSONField, RunReportForm, pretty_json_widget
 from reporting.models import (
     ConnectionGrant,
     DataSource,
-    ExecutionStatus,
     ReportAccessLog,
     ReportExecution,
     ReportOutput,
@@ -39,18 +39,6 @@ def _apply_errors(form: forms.ModelForm, error: ApplicationError) -> None:
     for field, reasons in (error.errors or {"__all__": [error.message]}).items():
         reasons = reasons if isinstance(reasons, list) else [str(reasons)]
         form.add_error(field if field in form.fields else None, [str(r) for r in reasons])
-
-
-def download_links(outputs, organization_slug: str) -> str:
-    return format_html_join(
-        " ",
-        '<a href="{}?org={}">{}</a>',
-        (
-            (reverse("report-output-download", args=[o.pk]), organization_slug, o.format.upper())
-            for o in outputs
-            if not o.expired_at
-        ),
-    )
 
 
 class DataSourceForm(forms.ModelForm):
@@ -254,89 +242,6 @@ class ReportTemplateAdmin(TenantScopedAdmin):
         return TemplateResponse(request, "admin/reporting/run.html", context)
 
 
-class ReportOutputInline(TenantScopedInline, admin.TabularInline):
-    model = ReportOutput
-    extra = 0
-    can_delete = False
-    fields = ["format", "filename", "size", "sha256", "expires_at", "expired_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(ReportExecution)
-class ReportExecutionAdmin(TenantScopedAdmin):
-    list_display = [
-        "id",
-        "template",
-        "organization",
-        "status",
-        "progress_bar",
-        "duration",
-        "row_count",
-        "trigger",
-        "requested_by",
-        "queued_at",
-        "downloads",
-    ]
-    list_filter = ["status", "trigger", "organization", "template"]
-    search_fields = ["template__name", "error"]
-    list_select_related = ["template", "organization", "requested_by"]
-    readonly_fields = [f.name for f in ReportExecution._meta.fields]
-    inlines = [ReportOutputInline]
-    actions = ["cancel", "retry"]
-    date_hierarchy = "queued_at"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("outputs")
-
-    def has_add_permission(self, request):
-        return False
-
-    @admin.display(description="Progress")
-    def progress_bar(self, execution):
-        return format_html(
-            '<progress max="100" value="{}" title="{}%"></progress> {}%',
-            execution.progress,
-            execution.progress,
-            execution.progress,
-        )
-
-    @admin.display(description="Duration")
-    def duration(self, execution):
-        seconds = execution.duration_seconds
-        return "" if seconds is None else f"{seconds:.1f} s"
-
-    @admin.display(description="Outputs")
-    def downloads(self, execution):
-        return download_links(execution.outputs.all(), execution.organization.slug)
-
-    @admin.action(description="Cancel the selected executions")
-    def cancel(self, request, queryset):
-        for execution in queryset.filter(
-            status__in=[ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
-        ):
-            execution_services.execution_cancel(
-                execution=execution, user=request.user, client=ClientInfo.from_request(request)
-            )
-            self.message_user(request, f"Execution {execution.pk} cancelled.")
-
-    @admin.action(description="Retry the selected executions")
-    def retry(self, request, queryset):
-        for execution in queryset.filter(
-            status__in=[ExecutionStatus.FAILED, ExecutionStatus.CANCELLED]
-        ):
-            try:
-                retry = execution_services.execution_retry(
-                    execution=execution, user=request.user, client=ClientInfo.from_request(request)
-                )
-            except ApplicationError as error:
-                self.message_user(request, f"{execution.pk}: {error.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"Execution {execution.pk} retried as {retry.pk}.")
-
-
 @admin.register(ReportOutput)
 class ReportOutputAdmin(TenantScopedAdmin):
     list_display = ["filename", "format", "size", "created_at", "expires_at", "download"]
@@ -350,7 +255,7 @@ class ReportOutputAdmin(TenantScopedAdmin):
 
     @admin.display(description="Download")
     def download(self, output):
-        return download_links([output], output.execution.organization.slug)
+        return download_links([output])
 
 
 @admin.register(ReportAccessLog)

@@ -1,9 +1,17 @@
 """Admin forms: JSON shown indented, and a run form generated from a parameters schema."""
 
+import contextlib
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from reporting.parameters import parameters_validate
+from reporting.relative_dates import parameters_resolve
+from reporting.slots import time_zone_get
 
 INPUT_FORMATS = {"date": forms.DateField, "date-time": forms.DateTimeField}
 
@@ -19,13 +27,58 @@ def pretty_json_widget(rows: int = 8) -> forms.Textarea:
     return forms.Textarea(attrs={"rows": rows, "cols": 90, "style": "font-family: monospace"})
 
 
-def schema_form_fields(schema: dict[str, Any]) -> dict[str, forms.Field]:
-    """One form field per top-level property of a JSON Schema (Draft 2020-12)."""
+def schema_form_fields(
+    schema: dict[str, Any], *, initial: dict[str, Any] | None = None
+) -> dict[str, forms.Field]:
+    """One form field per top-level property of a JSON Schema (Draft 2020-12); `initial`
+    overrides the schema's defaults as the fields' first values."""
     required = set(schema.get("required", []))
-    return {
-        name: _field_for(spec if isinstance(spec, dict) else {}, name in required)
-        for name, spec in schema.get("properties", {}).items()
+    initial = initial or {}
+    fields = {}
+    for name, spec in schema.get("properties", {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        if name in initial:
+            spec = {**spec, "default": initial[name]}
+        fields[name] = _field_for(spec, name in required)
+    return fields
+
+
+def run_defaults(schema: dict[str, Any], *, now: datetime, time_zone: str) -> dict[str, Any]:
+    """First values for a run: a month/year pair is last month (a literal default such as
+    month "01", year 2025 is stale within weeks); a relative token (`{last_month_start}`)
+    is resolved today in the organisation's zone; any other default stays as written."""
+    properties = {
+        name: spec for name, spec in schema.get("properties", {}).items() if isinstance(spec, dict)
     }
+    today = now.astimezone(time_zone_get(time_zone)).date()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    month_like = {name for name, spec in properties.items() if _is_month(name, spec)}
+    year_like = {name for name, spec in properties.items() if _is_year(name, spec)}
+    defaults = {name: spec["default"] for name, spec in properties.items() if "default" in spec}
+    # An unknown token stays as written: validation names it when the form is sent.
+    with contextlib.suppress(ValueError):
+        defaults = parameters_resolve(defaults, slot=now, time_zone=time_zone)
+    for name in month_like:
+        spec = properties[name]
+        if spec.get("type") == "integer":
+            defaults[name] = last_month.month
+        elif year_like:
+            defaults[name] = f"{last_month.month:02d}"
+        else:
+            defaults[name] = f"{last_month:%Y-%m}"
+    for name in year_like:
+        defaults[name] = last_month.year
+    return defaults
+
+
+def _is_month(name: str, spec: dict[str, Any]) -> bool:
+    if spec.get("type") == "string" and spec.get("format") == "month":
+        return True
+    return name == "month" and spec.get("type") == "integer"
+
+
+def _is_year(name: str, spec: dict[str, Any]) -> bool:
+    return name == "year" and spec.get("type") == "integer"
 
 
 def _field_for(spec: dict[str, Any], required: bool) -> forms.Field:
@@ -64,12 +117,29 @@ class RunReportForm(forms.Form):
 
     def __init__(self, *args, template, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields.update(schema_form_fields(template.parameters_schema))
+        schema = template.parameters_schema
+        defaults = run_defaults(
+            schema, now=timezone.now(), time_zone=template.organization.time_zone
+        )
+        self.schema = schema
+        self.fields.update(schema_form_fields(schema, initial=defaults))
         self.fields["output_formats"] = forms.MultipleChoiceField(
             choices=[(f, f.upper()) for f in template.output_formats],
             initial=template.output_formats,
             widget=forms.CheckboxSelectMultiple,
         )
+
+    def clean(self) -> dict[str, Any]:
+        """The schema's checks too (formats, patterns), so every field's error shows at once
+        rather than one round of the form's checks and then another of the service's."""
+        cleaned = super().clean()
+        try:
+            parameters_validate(schema=self.schema, values=self.parameters())
+        except ApplicationError as error:
+            for field, reasons in error.errors.get("parameters", {}).items():
+                if field not in self.errors:
+                    self.add_error(field if field in self.fields else None, reasons)
+        return cleaned
 
     def parameters(self) -> dict[str, Any]:
         """Values as JSON: dates as ISO strings; empty optional fields left out."""

@@ -130,11 +130,13 @@ def test_the_admin_index_lists_tenant_models_and_no_internal_ones(staff):
 
 def test_another_organisations_objects_are_not_reachable(staff, northwind):
     _, rows = northwind
-    for name in ["source", "template", "schedule", "execution", "target"]:
+    for name in ["source", "template", "schedule", "target"]:
         response = staff.get(_url(type(rows[name]), "change", rows[name].pk))
         assert response.status_code == 302, name  # "does not exist", back to the index
         assert response["Location"] == "/admin/"
     assert staff.get(_url(Organization, "change", northwind[0].pk)).status_code == 302
+    # The execution page is a page of its own, not the admin's change form.
+    assert staff.get(_url(ReportExecution, "change", rows["execution"].pk)).status_code == 404
     template, source = rows["template"], rows["source"]
     assert staff.get(f"/admin/reporting/reporttemplate/{template.pk}/run/").status_code == 404
     assert staff.get(f"/admin/reporting/datasource/{source.pk}/preview/").status_code == 404
