@@ -13,9 +13,13 @@
     return node;
   }
 
-  function drawOutputs(outputs) {
+  function drawOutputs(outputs, active) {
     const list = byId("execution-outputs");
-    if (!outputs.length) return;
+    if (!outputs.length) {
+      const note = active ? "The files appear here when the run ends." : "This run left no files.";
+      list.replaceChildren(element("li", note, {class: "help"}));
+      return;
+    }
     list.replaceChildren(...outputs.map((output) => {
       const item = element("li");
       item.append(output.url
@@ -53,7 +57,7 @@
     error.hidden = !state.error;
     byId("execution-retry").hidden = !state.can_retry;
     byId("execution-cancel").hidden = !state.can_cancel;
-    drawOutputs(state.outputs);
+    drawOutputs(state.outputs, state.active);
     drawDeliveries(state.deliveries);
   }
 
