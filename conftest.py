@@ -4,6 +4,7 @@ Tests that need Redis or a live Celery worker run when REDIS_URL is set and are 
 reason otherwise; with REQUIRE_SERVICES=1 a missing service fails the run instead.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -373,6 +374,19 @@ def browser(live_server, monkeypatch, request) -> Iterator[BrowserSession]:
         # contextvars context, which Playwright's greenlets switch): left open, one would keep
         # PostgreSQL from dropping the test database at the end of the run.
         connections.close_all()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A browser test that fails leaves var/screenshots/<test name>-failed.png behind."""
+    report = yield
+    session = item.funcargs.get("browser") if report.when == "call" and report.failed else None
+    if session is not None:
+        from playwright.sync_api import Error
+
+        with contextlib.suppress(Error):  # a crashed page has nothing to show
+            session.screenshot("failed")
+    return report
 
 
 @pytest.fixture
