@@ -1,0 +1,67 @@
+"""Running a report in a real browser, and the offline API docs (Playwright, Debian's Chromium).
+
+The report runs on a real worker, so that test needs the PostgreSQL test database and a Redis
+broker (it is skipped on SQLite, like the other live-worker tests).
+"""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from accounts.models import Organization
+from reporting.tests.factories import DataSourceFactory, ReportTemplateFactory
+
+pytestmark = pytest.mark.django_db(databases=["default", "reporting"], transaction=True)
+
+
+def test_a_report_runs_from_its_template_page_and_its_pdf_downloads(
+    live_worker, staff_browser, demo_login
+):
+    organization = Organization.objects.get(slug="demo")
+    source = DataSourceFactory(organization=organization, name="Invoices")
+    template = ReportTemplateFactory(
+        organization=organization, name="Monthly Billing Summary", slug="billing",
+        sources=[source], output_formats=["pdf"],
+    )  # fmt: skip
+    page = staff_browser.page
+    page.goto(f"/admin/reporting/reporttemplate/{template.pk}/change/")
+    page.get_by_role("link", name="Run this report").first.click()
+    page.get_by_role("button", name="Run now").click()
+    page.wait_for_url("**/admin/reporting/reportexecution/*/change/")
+    execution_page = page.url
+    page.evaluate("window.notReloaded = true")  # gone if the page reloads
+
+    page.wait_for_function(
+        "document.getElementById('execution-status').textContent.trim() === 'Succeeded'",
+        timeout=90_000,
+    )
+    assert page.url == execution_page
+    assert page.evaluate("window.notReloaded === true")  # the page followed the run by itself
+    assert page.locator("#execution-progress").get_attribute("value") == "100"
+    staff_browser.screenshot("execution")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download PDF").click()
+    pdf = Path(download.value.path()).read_bytes()
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    assert "Monthly Billing Summary" in text
+    assert "Customer 3" in text  # the source's three rows
+    assert staff_browser.problems == []
+
+
+def test_the_api_docs_render_with_no_internet(staff_browser, live_server):
+    page = staff_browser.page
+    elsewhere = []
+    page.on(
+        "request",
+        lambda request: (
+            None if request.url.startswith(live_server.url) else elsewhere.append(request.url)
+        ),
+    )
+    page.goto("/api/docs/")
+    page.get_by_text("/api/v1/business-intelligence/report-executions").first.wait_for()
+    assert elsewhere == []  # everything from this server: nothing from a CDN
+    assert staff_browser.problems == []
