@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.urls import auth_urlpatterns
 from accounts.urls import router as accounts_router
+from analytics.admin_dashboard import analytics_dashboard
 from analytics.urls import router as analytics_router
 from config.api_router import ApiRouter
 from config.health import healthz
@@ -34,6 +35,13 @@ api_v1 = [
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index")),
+    # Before admin/, whose catch-all would answer this path first. Not named "analytics-dashboard":
+    # that is the API's /api/v1/analytics/dashboard (DRF's route name), which its root reverses.
+    path(
+        "admin/analytics/dashboard/",
+        admin.site.admin_view(analytics_dashboard),
+        name="admin-analytics-dashboard",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,245 @@
+/* The analytics dashboard: fetches /api/v1/analytics/overview (this range and the one before)
+   and /api/v1/analytics/dashboard with the session, then draws the cards and the charts. Every
+   number shown, tabled or downloaded is the API's own; nothing is recomputed here except the
+   cards' growth against the previous range. */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+  const status = document.getElementById("dashboard-status");
+  // Dark, distinct colours that stay apart on paper and in greyscale.
+  const PALETTE = ["#1f4e79", "#c0504d", "#4f7f3a", "#8064a2", "#d08a00", "#2c8c99", "#7f6000", "#595959"];
+
+  const CARDS = [
+    { key: "total_events", label: "Events", unit: "" },
+    { key: "active_users", label: "Active users", unit: "" },
+    { key: "revenue", label: "Revenue", unit: "" },
+    { key: "equipment_hours", label: "Equipment hours", unit: " h" },
+    { key: "equipment_utilisation_percent", label: "Utilisation", unit: " %", points: true },
+    { key: "inventory_cost", label: "Inventory cost", unit: "" },
+    { key: "active_projects", label: "Active projects", unit: "" },
+  ];
+
+  function periodAxis() {
+    return "Period start (" + config.period + ", " + config.time_zone + ")";
+  }
+
+  function bySeries(rows, keys, value) {
+    return keys.map(function (key) {
+      return { label: key, data: rows.map(function (row) { return value(row, key); }) };
+    });
+  }
+
+  const CHARTS = [
+    {
+      id: "usage-events-by-category", section: "Usage", title: "Events over time by category",
+      type: "bar", stacked: true, xTitle: periodAxis, yTitle: "Events (count)",
+      build: function (d) {
+        const rows = d.usage.series;
+        return {
+          labels: rows.map(function (row) { return row.period_start; }),
+          datasets: bySeries(rows, Object.keys(d.usage.events_by_category), function (row, key) {
+            return row.events_by_category[key] || 0;
+          }),
+        };
+      },
+    },
+    {
+      id: "usage-active-users", section: "Usage", title: "Active users over time",
+      type: "line", xTitle: periodAxis, yTitle: "Active users (distinct people)",
+      build: function (d) {
+        const rows = d.usage.series;
+        return {
+          labels: rows.map(function (row) { return row.period_start; }),
+          datasets: [{ label: "Active users", data: rows.map(function (row) { return row.active_users; }) }],
+        };
+      },
+    },
+    {
+      id: "equipment-utilisation", section: "Equipment", title: "Utilisation per machine",
+      type: "bar", xTitle: function () { return "Machine"; },
+      yTitle: "Utilisation (% of opening hours)",
+      build: function (d) {
+        const machines = d.equipment.equipment;
+        return {
+          labels: machines.map(function (row) { return row.equipment_name; }),
+          datasets: [{
+            label: "Utilisation (%)",
+            data: machines.map(function (row) { return row.utilisation_percent === null ? 0 : row.utilisation_percent; }),
+          }],
+        };
+      },
+    },
+    {
+      id: "revenue-by-source", section: "Revenue", title: "Revenue over time by source",
+      type: "bar", stacked: true, xTitle: periodAxis, yTitle: "Revenue (organisation's currency)",
+      build: function (d) {
+        const rows = d.revenue.series;
+        return {
+          labels: rows.map(function (row) { return row.period_start; }),
+          datasets: bySeries(rows, Object.keys(d.revenue.by_source), function (row, key) {
+            return Number(row.by_source[key] || 0);
+          }),
+        };
+      },
+    },
+  ];
+
+  function element(tag, attributes, text) {
+    const node = document.createElement(tag);
+    Object.keys(attributes || {}).forEach(function (name) { node.setAttribute(name, attributes[name]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function apiGet(url, query) {
+    const params = new URLSearchParams(Object.assign({ org: config.organization }, query));
+    return fetch(url + "?" + params.toString(), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (!response.ok) throw new Error(body.detail || body.message || response.statusText);
+        return body;
+      });
+    });
+  }
+
+  function growth(card, current, previous) {
+    if (current === null || previous === null) return "no comparison";
+    const now = Number(current), before = Number(previous);
+    if (card.points) {
+      const change = now - before;
+      return (change >= 0 ? "+" : "") + change.toFixed(1) + " points";
+    }
+    if (before === 0) return now === 0 ? "no change" : "new (nothing before)";
+    const change = (100 * (now - before)) / before;
+    return (change >= 0 ? "+" : "") + change.toFixed(1) + " % on the previous range";
+  }
+
+  function drawCards(current, previous) {
+    const holder = document.getElementById("overview-cards");
+    holder.replaceChildren();
+    CARDS.forEach(function (card) {
+      const value = current[card.key];
+      const box = element("div", { class: "overview-card", "data-card": card.key });
+      box.append(element("h3", {}, card.label));
+      const number = element("p", { class: "card-value", "data-value": value === null ? "" : String(value) },
+        value === null ? "—" : String(value) + card.unit);
+      box.append(number, element("p", { class: "card-growth" }, growth(card, value, previous[card.key])));
+      holder.append(box);
+    });
+  }
+
+  function csvCell(value) {
+    const text = String(value);
+    return /[",\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+
+  function matrix(chart, data) {
+    const header = [chart.xTitle()].concat(data.datasets.map(function (set) { return set.label; }));
+    const rows = data.labels.map(function (label, index) {
+      return [label].concat(data.datasets.map(function (set) { return set.data[index]; }));
+    });
+    return [header].concat(rows);
+  }
+
+  function tableOf(cells) {
+    const table = element("table");
+    const head = element("thead"), body = element("tbody"), top = element("tr");
+    cells[0].forEach(function (cell) { top.append(element("th", { scope: "col" }, cell)); });
+    head.append(top);
+    cells.slice(1).forEach(function (row) {
+      const line = element("tr");
+      row.forEach(function (cell, index) { line.append(element(index ? "td" : "th", index ? {} : { scope: "row" }, String(cell))); });
+      body.append(line);
+    });
+    table.append(head, body);
+    return table;
+  }
+
+  function csvLink(chart, cells) {
+    const text = cells.map(function (row) { return row.map(csvCell).join(","); }).join("\r\n") + "\r\n";
+    const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+    const name = chart.id + "-" + config.start_date + "-" + config.end_date + ".csv";
+    return element("a", { class: "button csv-download", href: url, download: name }, "Download CSV");
+  }
+
+  function isEmpty(data) {
+    return data.labels.length === 0 || data.datasets.every(function (set) {
+      return set.data.every(function (value) { return !value; });
+    });
+  }
+
+  function chartOptions(chart) {
+    const axis = function (title) { return { title: { display: true, text: title }, stacked: !!chart.stacked }; };
+    return {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      plugins: { title: { display: false }, legend: { position: "bottom" } },
+      scales: { x: axis(chart.xTitle()), y: Object.assign(axis(chart.yTitle), { beginAtZero: true }) },
+    };
+  }
+
+  function drawChart(chart, answer, holder) {
+    const data = chart.build(answer);
+    data.datasets.forEach(function (set, index) {
+      const colour = PALETTE[index % PALETTE.length];
+      Object.assign(set, { backgroundColor: colour, borderColor: colour });
+    });
+    const figure = element("figure", { class: "dashboard-chart", id: "chart-" + chart.id, "data-chart": chart.id });
+    figure.append(element("h3", {}, chart.section + ": " + chart.title));
+    if (isEmpty(data)) {
+      figure.classList.add("is-empty");
+      figure.append(element("p", { class: "chart-empty" }, "No data in this range."));
+      holder.append(figure);
+      return;
+    }
+    const frame = element("div", { class: "chart-frame" });
+    const canvas = element("canvas", { role: "img", "aria-label": chart.title + ", " + chart.yTitle });
+    frame.append(canvas);
+    const cells = matrix(chart, data);
+    const details = element("details");
+    details.append(element("summary", {}, "Table of these numbers"), tableOf(cells));
+    figure.append(frame, element("figcaption", {}, "Times in " + config.time_zone + "."), details, csvLink(chart, cells));
+    holder.append(figure);
+    new window.Chart(canvas, { type: chart.type, data: data, options: chartOptions(chart) });
+  }
+
+  function hasActivity(answer) {
+    return answer.usage.totals.events > 0 || answer.equipment.totals.sessions > 0 ||
+      answer.revenue.totals.transactions > 0 || answer.inventory.totals.items > 0 ||
+      answer.projects.totals.projects > 0;
+  }
+
+  function draw(answers) {
+    const current = answers[0], previous = answers[1], dashboard = answers[2];
+    document.getElementById("mock-badge").hidden = !(current.is_mock || dashboard.is_mock);
+    drawCards(current, previous);
+    const holder = document.getElementById("dashboard-charts");
+    holder.replaceChildren();
+    document.getElementById("dashboard-empty").hidden = hasActivity(dashboard);
+    CHARTS.forEach(function (chart) { drawChart(chart, dashboard, holder); });
+    status.textContent = "Computed " + new Date(dashboard.computed_at || Date.now()).toLocaleString() + ".";
+    document.body.dataset.dashboardReady = "true";
+  }
+
+  function load() {
+    const range = { start_date: config.start_date, end_date: config.end_date };
+    Promise.all([
+      apiGet(config.overview_url, range),
+      apiGet(config.overview_url, { start_date: config.previous_start_date, end_date: config.previous_end_date }),
+      apiGet(config.dashboard_url, Object.assign({ period: config.period }, range)),
+    ]).then(draw, function (error) {
+      status.textContent = "The analytics could not be loaded: " + error.message;
+      status.classList.add("errornote");
+    });
+  }
+
+  // Picking a range, period or organisation reloads with it in the URL (bookmarkable).
+  document.getElementById("dashboard-controls").addEventListener("change", function (event) {
+    event.currentTarget.requestSubmit();
+  });
+  load();
+})();
