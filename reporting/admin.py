@@ -1,5 +1,6 @@
 """The reporting back office: the same services as the API, behind Django admin screens."""
 
+from datetime import time
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -8,15 +9,26 @@ from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from accounts.models import Role
 from config.errors import ApplicationError
 from reporting.admin_executions import download_links
 from reporting.connections import connection_grant_save, connection_grant_validate
-from reporting.forms import PrettyJSONField, RunReportForm, pretty_json_widget
+from reporting.forms import (
+    CRON_HELP,
+    SCHEDULE_FORM_FIELDS,
+    SCHEDULE_PRESET_CHOICES,
+    PrettyJSONField,
+    RunReportForm,
+    catch_up_help,
+    preset_time,
+    pretty_json_widget,
+    slot_label,
+)
 from reporting.models import (
+    CatchUp,
     ConnectionGrant,
     DataSource,
     ReportAccessLog,
@@ -32,6 +44,7 @@ from reporting.services import executions as execution_services
 from reporting.services import schedules as schedule_services
 from reporting.services import templates as template_services
 from reporting.services.access_log import ClientInfo
+from reporting.slots import cron_describe
 
 
 def _apply_errors(form: forms.ModelForm, error: ApplicationError) -> None:
@@ -276,26 +289,58 @@ class ReportAccessLogAdmin(TenantScopedAdmin):
 
 
 class ReportScheduleForm(forms.ModelForm):
+    preset = forms.ChoiceField(
+        choices=SCHEDULE_PRESET_CHOICES,
+        required=False,
+        help_text="A preset fills the cron expression in; leave it blank to write your own.",
+    )
+    at = forms.TimeField(
+        label="At",
+        required=False,
+        initial=time(6, 0),
+        help_text="The preset's time of day (HH:MM) in the schedule's time zone.",
+    )
+    cron = forms.CharField(required=False, help_text=CRON_HELP)
+    catch_up = forms.ChoiceField(
+        choices=CatchUp.choices, widget=forms.RadioSelect, help_text=catch_up_help
+    )
     parameters = PrettyJSONField(required=False, initial=dict, widget=pretty_json_widget(6))
     output_formats = PrettyJSONField(required=False, initial=list, widget=pretty_json_widget(2))
 
     class Meta:
         model = ReportSchedule
         fields = [
-            "organization", "name", "template", "cron", "time_zone", "parameters",
-            "output_formats", "catch_up", "enabled", "start_date", "end_date", "owner",
+            "organization", "name", "template", "preset", "at", "cron", "time_zone",
+            "parameters", "output_formats", "delivery_targets", "catch_up", "enabled",
+            "start_date", "end_date", "owner",
         ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        schedule = self.instance
+        if schedule.pk and schedule.preset:
+            self.fields["at"].initial = preset_time(schedule.cron)
+        if schedule.organization_id and "delivery_targets" in self.fields:
+            # Only the schedule's own organisation's targets are offered.
+            field = self.fields["delivery_targets"]
+            field.queryset = field.queryset.filter(organization_id=schedule.organization_id)
 
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
+            if not cleaned.get("preset") and not cleaned.get("cron"):
+                self.add_error("cron", "Choose a preset or write a cron expression.")
+                return cleaned
             schedule = self.instance
-            for name, value in cleaned.items():
-                setattr(schedule, name, value)
+            for name in SCHEDULE_FORM_FIELDS:
+                setattr(schedule, name, cleaned.get(name))
             schedule.parameters = schedule.parameters or {}
             schedule.output_formats = schedule.output_formats or []
             try:
-                schedule_services.schedule_validate(schedule)
+                schedule_services.schedule_validate(schedule, cleaned.get("at"))
+                schedule_services.schedule_targets_validate(
+                    schedule, list(cleaned.get("delivery_targets") or [])
+                )
             except ApplicationError as error:
                 _apply_errors(self, error)
         return cleaned
@@ -305,27 +350,64 @@ class ReportScheduleForm(forms.ModelForm):
 class ReportScheduleAdmin(TenantScopedAdmin):
     form = ReportScheduleForm
     list_display = [
-        "name", "organization", "template", "cron", "time_zone", "enabled", "next_run_at",
+        "name", "organization", "template", "cron", "time_zone", "enabled", "next_run",
         "last_result",
     ]  # fmt: skip
     list_filter = ["enabled", "catch_up", "organization"]
     search_fields = ["name", "template__name"]
-    readonly_fields = ["last_slot_at", "next_run_at", "periodic_task", "upcoming"]
+    fields = [
+        "organization", "name", "template", "preset", "at", "cron", "time_zone", "description",
+        "upcoming", "parameters", "output_formats", "delivery_targets", "catch_up", "enabled",
+        "start_date", "end_date", "owner", "last_slot",
+    ]  # fmt: skip
+    filter_horizontal = ["delivery_targets"]
+    readonly_fields = ["description", "upcoming", "last_slot"]
     actions = ["run_now"]
 
     def save_model(self, request, obj, form, change):
-        schedule_services.schedule_save(schedule=obj)
+        schedule_services.schedule_save(
+            schedule=obj,
+            at=form.cleaned_data.get("at"),
+            delivery_targets=form.cleaned_data.get("delivery_targets") or [],
+        )
+
+    def save_related(self, request, form, formsets, change):
+        # The targets were stored by schedule_save; the form must not write them again.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request, obj):
         schedule_services.schedule_delete(schedule=obj)
+
+    @admin.display(description="In words")
+    def description(self, schedule):
+        return cron_describe(schedule.cron) if schedule.cron else ""
 
     @admin.display(description="Next five runs")
     def upcoming(self, schedule):
         if not schedule.pk:
             return ""
         zone = ZoneInfo(schedule.time_zone)
-        slots = schedule_services.schedule_upcoming(schedule)
-        return ", ".join(f"{slot.astimezone(zone):%Y-%m-%d %H:%M %Z}" for slot in slots)
+        slots = [slot.astimezone(zone) for slot in schedule_services.schedule_upcoming(schedule)]
+        if not slots:
+            return "None: the schedule has ended."
+        return format_html(
+            "{}<ul>{}</ul>",
+            f"In {schedule.time_zone}:",
+            format_html_join("", "<li>{}</li>", ((slot_label(slot),) for slot in slots)),
+        )
+
+    @admin.display(description="Last slot")
+    def last_slot(self, schedule):
+        if not schedule.last_slot_at:
+            return "—"
+        return slot_label(schedule.last_slot_at.astimezone(ZoneInfo(schedule.time_zone)))
+
+    @admin.display(description="Next run", ordering="next_run_at")
+    def next_run(self, schedule):
+        if not schedule.next_run_at:
+            return "—"
+        return slot_label(schedule.next_run_at.astimezone(ZoneInfo(schedule.time_zone)))
 
     def get_queryset(self, request):
         # The latest execution per schedule in the same query, not one query per row.

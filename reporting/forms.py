@@ -1,12 +1,15 @@
-"""Admin forms: JSON shown indented, and a run form generated from a parameters schema."""
+"""Admin forms: JSON shown indented, a run form generated from a parameters schema, and the
+words the schedule form explains itself with."""
 
 import contextlib
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
+from django.utils.functional import lazy
 
 from config.errors import ApplicationError
 from reporting.parameters import parameters_validate
@@ -14,6 +17,52 @@ from reporting.relative_dates import parameters_resolve
 from reporting.slots import time_zone_get
 
 INPUT_FORMATS = {"date": forms.DateField, "date-time": forms.DateTimeField}
+
+SCHEDULE_PRESET_CHOICES = [
+    ("", "None: the cron expression below"),
+    ("daily", "Every day at the time below"),
+    ("weekly", "Every Monday at the time below"),
+    ("monthly", "On the 1st of every month at the time below"),
+]
+# What the schedule form sets on the schedule before the service checks it.
+SCHEDULE_FORM_FIELDS = (
+    "organization", "name", "template", "preset", "cron", "time_zone", "parameters",
+    "output_formats", "catch_up", "enabled", "start_date", "end_date", "owner",
+)  # fmt: skip
+CRON_HELP = (
+    "Five fields: minute hour day-of-month month day-of-week (0-6 from Sunday, or SUN-SAT), "
+    "in the schedule's time zone. Examples: 0 7 1 * * (the 1st at 07:00), 30 8 * * MON-FRI "
+    "(weekdays at 08:30), */15 * * * * (every 15 minutes). Filled in from the preset when one "
+    "is chosen."
+)
+
+
+def _catch_up_help() -> str:
+    return (
+        "What runs when beat or the workers were down. A slot is on time until the cron's next "
+        f"slot, at most {settings.REPORT_SLOT_GRACE} s after its time (REPORT_SLOT_GRACE); any "
+        "earlier one was missed. Skip: only an on-time slot runs, missed slots never do. "
+        "Latest: the latest slot runs once, late if need be, so after an outage there is one "
+        "run, for the most recent slot. All: the missed slots run too, oldest first, at most "
+        f"the latest {settings.REPORT_CATCH_UP_MAX} (REPORT_CATCH_UP_MAX). Either way the "
+        "schedule then moves on past the latest slot."
+    )
+
+
+catch_up_help = lazy(_catch_up_help, str)()
+
+
+def preset_time(cron: str) -> time | None:
+    """The time of day a preset's cron runs at ("30 7 1 * *": 07:30); None for another one."""
+    minute, hour, *_ = [*cron.split(), "", ""]
+    if minute.isdigit() and hour.isdigit():
+        return time(int(hour), int(minute))
+    return None
+
+
+def slot_label(slot: datetime) -> str:
+    """A slot as people read it, in the zone it is given in: "Mon 2026-01-12 06:00 CET"."""
+    return f"{slot:%a %Y-%m-%d %H:%M %Z}"
 
 
 class PrettyJSONField(forms.JSONField):

@@ -38,6 +38,7 @@ from functools import lru_cache
 from itertools import islice, takewhile
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cron_descriptor import ExpressionDescriptor, FormatException, Options
 from cronsim import CronSim, CronSimError
 
 PRESETS = ("daily", "weekly", "monthly")
@@ -92,6 +93,17 @@ def cron_validate(expression: str) -> str:
             f"The day-of-month field {fields[2]!r} never occurs in the month field {fields[3]!r}."
         ) from None
     return normalised
+
+
+def cron_describe(expression: str) -> str:
+    """The expression in words ("At 07:00, on day 1 of the month"), times on a 24-hour clock;
+    an empty text for one cron-descriptor cannot read."""
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        return ExpressionDescriptor(expression, options).get_description()
+    except (FormatException, ValueError, KeyError):
+        return ""
 
 
 def time_zone_get(time_zone: str) -> ZoneInfo:

@@ -25,6 +25,7 @@ import json
 import logging
 import uuid
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from itertools import islice
@@ -39,6 +40,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from accounts.models import Organization
 from config.errors import ApplicationError
+from delivery.models import DeliveryTarget
 from delivery.services import deliveries_plan
 from reporting.models import (
     CatchUp,
@@ -112,6 +114,9 @@ def schedule_delete(*, schedule: ReportSchedule) -> None:
 
 def _schedule_save(schedule: ReportSchedule, fields: dict[str, Any], at: time | None):
     targets = fields.pop("delivery_targets", None)
+    if targets is not None:
+        targets = list(targets)
+        schedule_targets_validate(schedule, targets)
     for name in SCHEDULE_FIELDS:
         if name in fields and fields[name] is not None:
             setattr(schedule, name, fields[name])
@@ -130,9 +135,24 @@ def _schedule_save(schedule: ReportSchedule, fields: dict[str, Any], at: time | 
 
 
 @transaction.atomic
-def schedule_save(*, schedule: ReportSchedule) -> ReportSchedule:
-    """Save a schedule changed elsewhere (the admin form): checks, next run, beat entry."""
-    return _schedule_save(schedule, {}, None)
+def schedule_save(
+    *,
+    schedule: ReportSchedule,
+    at: time | None = None,
+    delivery_targets: Iterable[DeliveryTarget] | None = None,
+) -> ReportSchedule:
+    """Save a schedule changed elsewhere (the admin form): checks, next run, beat entry, and its
+    delivery targets when given (None keeps them)."""
+    return _schedule_save(schedule, {"delivery_targets": delivery_targets}, at)
+
+
+def schedule_targets_validate(schedule: ReportSchedule, targets: list[DeliveryTarget]) -> None:
+    """A schedule delivers only to its own organisation's targets."""
+    if any(target.organization_id != schedule.organization_id for target in targets):
+        raise ApplicationError(
+            "The schedule's delivery targets are not valid.",
+            errors={"delivery_targets": ["Choose targets of the schedule's own organisation."]},
+        )
 
 
 def schedule_validate(schedule: ReportSchedule, at: time | None = None) -> None:
