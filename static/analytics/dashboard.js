@@ -46,7 +46,7 @@
     },
     {
       id: "usage-active-users", section: "Usage", title: "Active users over time",
-      type: "line", xTitle: periodAxis, yTitle: "Active users (distinct people)",
+      type: "line", xTitle: periodAxis, yTitle: "Active users (people)",
       build: function (d) {
         const rows = d.usage.series;
         return {
@@ -58,7 +58,7 @@
     {
       id: "equipment-utilisation", section: "Equipment", title: "Utilisation per machine",
       type: "bar", xTitle: function () { return "Machine"; },
-      yTitle: "Utilisation (% of opening hours)",
+      yTitle: "Utilisation (% of open hours)",
       build: function (d) {
         const machines = d.equipment.equipment;
         return {
@@ -72,7 +72,7 @@
     },
     {
       id: "revenue-by-source", section: "Revenue", title: "Revenue over time by source",
-      type: "bar", stacked: true, xTitle: periodAxis, yTitle: "Revenue (organisation's currency)",
+      type: "bar", stacked: true, xTitle: periodAxis, yTitle: "Revenue (currency units)",
       build: function (d) {
         const rows = d.revenue.series;
         return {

@@ -1,0 +1,91 @@
+"""The analytics dashboard in a real browser (Chromium through Playwright, on a live server)."""
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.models import Role
+from accounts.tests.factories import MembershipFactory
+
+DASHBOARD = "/admin/analytics/dashboard/"
+CHARTS = [
+    "usage-events-by-category",
+    "usage-active-users",
+    "equipment-utilisation",
+    "revenue-by-source",
+]
+# True when some pixel of the canvas is not transparent: Chart.js drew on it.
+CANVAS_DRAWN = """canvas => {
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) return true;
+    return false;
+}"""
+
+
+@pytest.fixture
+def org_admin_browser(browser, organization, settings):
+    # An organisation with no data yet and mock data on: the demo's first look.
+    settings.ANALYTICS_USE_MOCK_DATA = True
+    admin = MembershipFactory(organization=organization, role=Role.ADMIN, user__is_staff=True)
+    browser.admin_login(username=admin.user.username, password="secret-password")
+    return browser
+
+
+def _open(page, query: str = "") -> None:
+    page.goto(DASHBOARD + query)
+    page.wait_for_selector("body[data-dashboard-ready=true]")
+
+
+def _card(page, key: str) -> str:
+    return page.get_attribute(f"[data-card={key}] .card-value", "data-value")
+
+
+def test_org_admin_sees_every_chart_drawn_and_the_cards_equal_the_api(org_admin_browser):
+    browser, page = org_admin_browser, org_admin_browser.page
+
+    _open(page)
+
+    for chart in CHARTS:
+        canvas = page.locator(f"[data-chart={chart}] canvas")
+        assert canvas.evaluate(CANVAS_DRAWN), f"{chart} drew nothing"
+    expect(page.locator("#mock-badge")).to_be_visible()
+    expect(page.locator("#mock-badge")).to_have_text("Sample data")
+    config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
+    overview = page.request.get(
+        "/api/v1/analytics/overview",
+        params={"org": "acme", "start_date": config["start_date"], "end_date": config["end_date"]},
+    ).json()
+    assert _card(page, "total_events") == str(overview["total_events"])
+    assert _card(page, "revenue") == overview["revenue"]
+    browser.screenshot()
+    assert browser.problems == []
+
+
+def test_a_shorter_range_changes_the_numbers_and_the_url(org_admin_browser):
+    browser, page = org_admin_browser, org_admin_browser.page
+    _open(page)
+    thirty_days = _card(page, "total_events")
+
+    with page.expect_navigation():
+        page.select_option("select[name=range]", "last_7")
+    page.wait_for_selector("body[data-dashboard-ready=true]")
+
+    assert "range=last_7" in page.url
+    assert _card(page, "total_events") != thirty_days
+    rows = page.locator("[data-chart=usage-active-users] details tbody tr")
+    assert rows.count() == 7
+    assert browser.problems == []
+
+
+def test_an_empty_range_shows_an_empty_state_not_broken_charts(browser, organization):
+    admin = MembershipFactory(organization=organization, role=Role.ADMIN, user__is_staff=True)
+    browser.admin_login(username=admin.user.username, password="secret-password")
+    page = browser.page
+
+    _open(page)
+
+    expect(page.locator("#dashboard-empty")).to_be_visible()
+    expect(page.locator("#mock-badge")).to_be_hidden()
+    expect(page.locator(".chart-empty")).to_have_count(len(CHARTS))
+    expect(page.locator("[data-chart] canvas")).to_have_count(0)
+    assert _card(page, "total_events") == "0"
+    assert browser.problems == []
