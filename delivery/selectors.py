@@ -1,7 +1,9 @@
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from accounts.models import Organization
-from delivery.models import Delivery, DeliveryTarget
+from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
 
 
 def targets_for(*, organization: Organization) -> QuerySet[DeliveryTarget]:
@@ -13,4 +15,19 @@ def deliveries_for(*, organization: Organization) -> QuerySet[Delivery]:
         Delivery.objects.filter(target__organization=organization)
         .select_related("target")
         .prefetch_related("attempt_history")
+    )
+
+
+def deliveries_failed_since(
+    *, organizations: QuerySet[Organization], since: datetime
+) -> QuerySet[Delivery]:
+    """Deliveries of the organisations that gave up, created since `since`, newest first."""
+    return (
+        Delivery.objects.filter(
+            target__organization__in=organizations,
+            status=DeliveryStatus.FAILED,
+            created_at__gte=since,
+        )
+        .order_by("-created_at", "-pk")
+        .select_related("target__organization", "execution__template")
     )

@@ -4,14 +4,17 @@ A template's `run_role` is the least role that may see and run it: a lower role 
 it nor its executions, outputs and schedules (they answer 404, as another tenant's would).
 """
 
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 
 from accounts.models import Organization, Role
 from accounts.selectors import organization_role
 from reporting.connections import connections_granted
 from reporting.models import (
     DataSource,
+    ExecutionStatus,
     ReportAccessLog,
     ReportExecution,
     ReportOutput,
@@ -92,3 +95,41 @@ def usage_metrics_for(*, organization: Organization, role: Role) -> QuerySet[Rep
 
 def access_log_for(*, organization: Organization) -> QuerySet[ReportAccessLog]:
     return ReportAccessLog.objects.filter(organization=organization).select_related("user")
+
+
+# --- the admin home: across the organisations a staff user administers -------------------------
+
+
+def executions_recent(
+    *, organizations: QuerySet[Organization], user: AbstractBaseUser, limit: int = 10
+) -> list[ReportExecution]:
+    """The latest executions of the organisations, the user's own before everyone else's."""
+    own_first = Case(When(requested_by=user, then=Value(0)), default=Value(1))
+    executions = ReportExecution.objects.filter(organization__in=organizations).annotate(
+        own_first=own_first
+    )
+    ordered = executions.order_by("own_first", "-queued_at", "-pk")
+    return list(ordered.select_related("template", "requested_by", "organization")[:limit])
+
+
+def executions_failed_since(
+    *, organizations: QuerySet[Organization], since: datetime
+) -> QuerySet[ReportExecution]:
+    return (
+        ReportExecution.objects.filter(
+            organization__in=organizations, status=ExecutionStatus.FAILED, queued_at__gte=since
+        )
+        .order_by("-queued_at", "-pk")
+        .select_related("template", "organization")
+    )
+
+
+def schedules_next(
+    *, organizations: QuerySet[Organization], limit: int = 5
+) -> list[ReportSchedule]:
+    """The enabled schedules of the organisations that run soonest."""
+    schedules = ReportSchedule.objects.filter(
+        organization__in=organizations, enabled=True, next_run_at__isnull=False
+    )
+    ordered = schedules.order_by("next_run_at", "pk").select_related("template", "organization")
+    return list(ordered[:limit])
