@@ -10,8 +10,14 @@ DASHBOARD = "/admin/analytics/dashboard/"
 CHARTS = [
     "usage-events-by-category",
     "usage-active-users",
+    "usage-peak-hours",
+    "usage-logins-by-weekday",
     "equipment-utilisation",
+    "equipment-minutes",
+    "inventory-cost-by-item",
+    "projects-by-status",
     "revenue-by-source",
+    "revenue-by-payment-method",
 ]
 # True when some pixel of the canvas is not transparent: Chart.js drew on it.
 CANVAS_DRAWN = """canvas => {
@@ -44,6 +50,7 @@ def test_org_admin_sees_every_chart_drawn_and_the_cards_equal_the_api(org_admin_
 
     _open(page)
 
+    expect(page.locator("[data-chart]")).to_have_count(len(CHARTS))
     for chart in CHARTS:
         canvas = page.locator(f"[data-chart={chart}] canvas")
         assert canvas.evaluate(CANVAS_DRAWN), f"{chart} drew nothing"

@@ -24,10 +24,32 @@
     return "Period start (" + config.period + ", " + config.time_zone + ")";
   }
 
+  const WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
+  function fixed(text) {
+    return function () { return text; };
+  }
+
   function bySeries(rows, keys, value) {
     return keys.map(function (key) {
       return { label: key, data: rows.map(function (row) { return value(row, key); }) };
     });
+  }
+
+  // One dataset per key (a category, a source…), one bar or point per period.
+  function periodsBy(rows, keys, field) {
+    return {
+      labels: rows.map(function (row) { return row.period_start; }),
+      datasets: bySeries(rows, keys, function (row, key) { return Number(row[field][key] || 0); }),
+    };
+  }
+
+  // One dataset: a label and a number per row.
+  function single(rows, label, name, value) {
+    return {
+      labels: rows.map(label),
+      datasets: [{ label: name, data: rows.map(value) }],
+    };
   }
 
   const CHARTS = [
@@ -35,52 +57,80 @@
       id: "usage-events-by-category", section: "Usage", title: "Events over time by category",
       type: "bar", stacked: true, xTitle: periodAxis, yTitle: "Events (count)",
       build: function (d) {
-        const rows = d.usage.series;
-        return {
-          labels: rows.map(function (row) { return row.period_start; }),
-          datasets: bySeries(rows, Object.keys(d.usage.events_by_category), function (row, key) {
-            return row.events_by_category[key] || 0;
-          }),
-        };
+        return periodsBy(d.usage.series, Object.keys(d.usage.events_by_category), "events_by_category");
       },
     },
     {
       id: "usage-active-users", section: "Usage", title: "Active users over time",
       type: "line", xTitle: periodAxis, yTitle: "Active users (people)",
       build: function (d) {
-        const rows = d.usage.series;
-        return {
-          labels: rows.map(function (row) { return row.period_start; }),
-          datasets: [{ label: "Active users", data: rows.map(function (row) { return row.active_users; }) }],
-        };
+        return single(d.usage.series, function (row) { return row.period_start; }, "Active users",
+          function (row) { return row.active_users; });
+      },
+    },
+    {
+      id: "usage-peak-hours", section: "Usage", title: "Events by hour of the day",
+      type: "bar", xTitle: function () { return "Local hour (" + config.time_zone + ")"; },
+      yTitle: "Events (count)",
+      build: function (d) {
+        return single(d.usage.peak_hours, function (row) { return String(row.hour).padStart(2, "0") + ":00"; },
+          "Events", function (row) { return row.events; });
+      },
+    },
+    {
+      id: "usage-logins-by-weekday", section: "Usage", title: "Logins by weekday",
+      type: "bar", xTitle: function () { return "Local weekday (" + config.time_zone + ")"; },
+      yTitle: "Logins (count)",
+      build: function (d) {
+        return single(d.usage.login_patterns, function (row) { return WEEKDAYS[row.weekday]; },
+          "Logins", function (row) { return row.logins; });
       },
     },
     {
       id: "equipment-utilisation", section: "Equipment", title: "Utilisation per machine",
-      type: "bar", xTitle: function () { return "Machine"; },
-      yTitle: "Utilisation (% of open hours)",
+      type: "bar", xTitle: fixed("Machine"), yTitle: "Utilisation (% of open hours)",
       build: function (d) {
-        const machines = d.equipment.equipment;
-        return {
-          labels: machines.map(function (row) { return row.equipment_name; }),
-          datasets: [{
-            label: "Utilisation (%)",
-            data: machines.map(function (row) { return row.utilisation_percent === null ? 0 : row.utilisation_percent; }),
-          }],
-        };
+        return single(d.equipment.equipment, function (row) { return row.equipment_name; }, "Utilisation (%)",
+          function (row) { return row.utilisation_percent === null ? 0 : row.utilisation_percent; });
+      },
+    },
+    {
+      id: "equipment-minutes", section: "Equipment", title: "Machine minutes over time",
+      type: "bar", xTitle: periodAxis, yTitle: "Minutes used (min)",
+      build: function (d) {
+        return single(d.equipment.series, function (row) { return row.period_start; }, "Minutes",
+          function (row) { return row.minutes; });
+      },
+    },
+    {
+      id: "inventory-cost-by-item", section: "Inventory", title: "Consumption cost by item (top 10)",
+      type: "bar", xTitle: fixed("Item"), yTitle: "Cost (currency units)",
+      build: function (d) {
+        return single(d.inventory.top_items, function (row) { return row.item_name; }, "Cost",
+          function (row) { return Number(row.cost_consumed); });
+      },
+    },
+    {
+      id: "projects-by-status", section: "Projects", title: "Projects by status",
+      type: "bar", xTitle: fixed("Status"), yTitle: "Projects (count)",
+      build: function (d) {
+        const statuses = Object.keys(d.projects.by_status);
+        return single(statuses, function (status) { return status; }, "Projects",
+          function (status) { return d.projects.by_status[status]; });
       },
     },
     {
       id: "revenue-by-source", section: "Revenue", title: "Revenue over time by source",
       type: "bar", stacked: true, xTitle: periodAxis, yTitle: "Revenue (currency units)",
       build: function (d) {
-        const rows = d.revenue.series;
-        return {
-          labels: rows.map(function (row) { return row.period_start; }),
-          datasets: bySeries(rows, Object.keys(d.revenue.by_source), function (row, key) {
-            return Number(row.by_source[key] || 0);
-          }),
-        };
+        return periodsBy(d.revenue.series, Object.keys(d.revenue.by_source), "by_source");
+      },
+    },
+    {
+      id: "revenue-by-payment-method", section: "Revenue", title: "Revenue over time by payment method",
+      type: "bar", stacked: true, xTitle: periodAxis, yTitle: "Revenue (currency units)",
+      build: function (d) {
+        return periodsBy(d.revenue.series, Object.keys(d.revenue.by_payment_method), "by_payment_method");
       },
     },
   ];
