@@ -1,5 +1,7 @@
 """The analytics dashboard in a real browser (Chromium through Playwright, on a live server)."""
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -96,3 +98,24 @@ def test_an_empty_range_shows_an_empty_state_not_broken_charts(browser, organiza
     expect(page.locator("[data-chart] canvas")).to_have_count(0)
     assert _card(page, "total_events") == "0"
     assert browser.problems == []
+
+
+def test_a_charts_csv_holds_the_apis_numbers(org_admin_browser):
+    page = org_admin_browser.page
+    _open(page, "?range=last_7&period=daily")
+    config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
+    usage = page.request.get(
+        "/api/v1/analytics/usage",
+        params={"org": "acme", "start_date": config["start_date"], "end_date": config["end_date"]},
+    ).json()
+
+    with page.expect_download() as download:
+        page.click("[data-chart=usage-active-users] .csv-download")
+    lines = Path(download.value.path()).read_text().splitlines()
+
+    assert download.value.suggested_filename == (
+        f"usage-active-users-{config['start_date']}-{config['end_date']}.csv"
+    )
+    assert lines[0] == '"Period start (daily, Europe/Berlin)",Active users'
+    assert lines[1:] == [f"{row['period_start']},{row['active_users']}" for row in usage["series"]]
+    assert org_admin_browser.problems == []
