@@ -1,7 +1,8 @@
 """Demo data sources, templates and schedules, so a fresh `make run` has reports to try."""
 
+from collections.abc import Sequence
 from datetime import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
@@ -9,6 +10,9 @@ from accounts.models import Organization
 from reporting.models import CatchUp, DataSource, ReportSchedule, ReportTemplate, SchedulePreset
 from reporting.services.schedules import schedule_create
 from reporting.services.templates import data_source_create, template_create
+
+if TYPE_CHECKING:  # reporting does not import delivery for this; the caller passes the targets
+    from delivery.models import DeliveryTarget
 
 # Both demo sources read the reporting schema (README: "The reporting schema"), as any report
 # author's SQL does. The month is compared as text so the same query runs on PostgreSQL
@@ -112,10 +116,10 @@ def sample_reports_load(*, organization: Organization) -> list[ReportTemplate]:
     return templates
 
 
-# By template slug. The billing summary runs (monthly, files only: a demo schedule has no
-# delivery targets, so nothing leaves the machine) and skips slots missed while the demo was off,
-# so starting an old demo does not run a burst of reports. The weekly members list is paused, so
-# the admin shows both states and the demo's beat does not add a report every week.
+# By template slug. The billing summary runs monthly and delivers to the targets the loader is
+# given (the demo's local folder: nothing leaves the machine); it skips slots missed while the
+# demo was off, so starting an old demo does not run a burst of reports. The weekly members list
+# is paused, so the admin shows both states and the demo's beat does not add a report every week.
 DEMO_SCHEDULES: dict[str, dict[str, Any]] = {
     "monthly-billing-summary": {
         "name": "Monthly billing summary on the 1st at 07:00",
@@ -126,6 +130,7 @@ DEMO_SCHEDULES: dict[str, dict[str, Any]] = {
         "output_formats": ["pdf", "xlsx"],
         "catch_up": CatchUp.SKIP,
         "enabled": True,
+        "delivers": True,
     },
     "members": {
         "name": "Members list every Monday at 08:00",
@@ -140,19 +145,24 @@ DEMO_SCHEDULES: dict[str, dict[str, Any]] = {
 
 
 @transaction.atomic
-def sample_schedules_load(*, organization: Organization) -> list[ReportSchedule]:
+def sample_schedules_load(
+    *, organization: Organization, delivery_targets: Sequence["DeliveryTarget"] = ()
+) -> list[ReportSchedule]:
     """The demo schedules it created, in the organisation's time zone, through schedule_create
-    (validation, next run, beat entry). Idempotent: a demo schedule is known by its template and
-    name, and one that exists (changed or not) is kept as it is; a missing template is skipped."""
+    (validation, next run, beat entry); those that deliver get `delivery_targets`. Idempotent: a
+    demo schedule is known by its template and name, and one that exists (changed or not) is
+    kept as it is; a missing template is skipped."""
     templates = ReportTemplate.objects.filter(organization=organization, slug__in=DEMO_SCHEDULES)
     created = []
     for template in templates.order_by("slug"):
-        fields = DEMO_SCHEDULES[template.slug]
+        fields = dict(DEMO_SCHEDULES[template.slug])
+        delivers = fields.pop("delivers", False)
         if template.schedules.filter(name=fields["name"]).exists():
             continue
         schedule = schedule_create(
             organization=organization, owner=None, template=template,
-            time_zone=organization.time_zone, **fields,
+            time_zone=organization.time_zone,
+            delivery_targets=list(delivery_targets) if delivers else [], **fields,
         )  # fmt: skip
         created.append(schedule)
     return created

@@ -1,4 +1,5 @@
-"""The demo has schedules: made by the real service, in the organisation's time zone, once."""
+"""The demo has schedules: made by the real service, in the organisation's time zone, once;
+the billing summary delivers into the demo's local folder."""
 
 import io
 from datetime import UTC, datetime
@@ -7,8 +8,13 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
+from openpyxl import load_workbook
 
-from reporting.models import ReportSchedule
+from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
+from delivery.samples import sample_delivery_target_load
+from delivery.services import delivery_attempt
+from reporting.models import ExecutionStatus, ReportSchedule
+from reporting.services.executions import execution_run
 from reporting.services.samples import sample_reports_load, sample_schedules_load
 from reporting.services.schedules import schedule_run_due
 
@@ -31,8 +37,15 @@ def berlin(organization):
 def demo_schedules(berlin):
     with time_machine.travel(utc(2026, 3, 15, 12), tick=False):
         sample_reports_load(organization=berlin)
-        schedules = sample_schedules_load(organization=berlin)
+        target, _ = sample_delivery_target_load(organization=berlin)
+        schedules = sample_schedules_load(organization=berlin, delivery_targets=[target])
     return {schedule.name: schedule for schedule in schedules}
+
+
+@pytest.fixture
+def delivery_root(settings, tmp_path):
+    settings.DELIVERY_STORAGE_ROOTS = [tmp_path / "deliveries"]
+    return tmp_path / "deliveries"
 
 
 def test_billing_summary_runs_on_the_first_at_seven_in_the_organisations_zone(demo_schedules):
@@ -55,6 +68,50 @@ def test_billing_run_on_the_first_reports_the_month_before(demo_schedules):
     assert execution.slot_at == utc(2026, 4, 1, 5, 0)
     assert execution.parameters == {"month": "03", "year": 2026}
     assert execution.output_formats == ["pdf", "xlsx"]
+
+
+def test_the_billing_summary_delivers_to_the_demo_folder_and_the_members_list_nowhere(
+    demo_schedules,
+):
+    [target] = demo_schedules[BILLING].delivery_targets.all()
+    assert (target.name, target.kind) == ("Demo folder", "storage")
+    assert target.config["backend"] == "local"
+    assert target.config["path"] == "demo"
+    assert not demo_schedules[MEMBERS].delivery_targets.exists()
+
+
+def test_the_demo_target_is_created_once_and_a_changed_one_is_kept(berlin, delivery_root):
+    first, created = sample_delivery_target_load(organization=berlin)
+    assert created
+    DeliveryTarget.objects.filter(pk=first.pk).update(enabled=False)
+    second, created_again = sample_delivery_target_load(organization=berlin)
+    assert (second.pk, created_again, second.enabled) == (first.pk, False, False)
+    assert DeliveryTarget.objects.filter(organization=berlin).count() == 1
+
+
+@pytest.mark.django_db(databases=["default", "reporting"], transaction=True)
+def test_the_billing_slot_writes_its_files_into_the_demo_folder(
+    demo_schedules, berlin, delivery_root, report_output_dir
+):
+    billing = demo_schedules[BILLING]
+    with time_machine.travel(utc(2026, 4, 1, 5, 0, 30)):
+        [execution] = schedule_run_due(schedule_id=billing.pk)
+        execution_run(execution_id=execution.pk)
+        execution.refresh_from_db()
+        assert execution.status == ExecutionStatus.SUCCEEDED, execution.error
+        delivery = Delivery.objects.get(execution=execution)
+        delivery_attempt(delivery_pk=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT, delivery.last_error
+    folder = delivery_root / str(berlin.pk) / "demo" / "monthly-billing-summary" / "2026-04-01"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "monthly-billing-summary_2026-04-01.pdf", "monthly-billing-summary_2026-04-01.xlsx",
+    ]  # fmt: skip
+    sheet = load_workbook(folder / "monthly-billing-summary_2026-04-01.xlsx").worksheets[0]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows(max_row=8)]
+    assert rows[0][0] == "Monthly Billing Summary"
+    assert ["month", "03", None] in rows  # the slot on 1 April reports March
+    assert ["year", 2026, None] in rows
 
 
 def test_members_list_is_paused_and_its_monday_slot_runs_nothing(demo_schedules):
@@ -88,6 +145,8 @@ def test_load_sample_data_names_the_schedules_it_created_once(berlin):
         return out.getvalue()
 
     first, second = load(), load()
+    assert "delivery target: Demo folder (writes files to " in first
+    assert "delivery target" not in second
     assert f"report schedule: {BILLING} (enabled, Europe/Berlin)" in first
     assert f"report schedule: {MEMBERS} (paused, Europe/Berlin)" in first
     assert "report schedule" not in second

@@ -10,6 +10,7 @@ from analytics.samples import (
     sample_analytics_exists,
     sample_analytics_load,
 )
+from delivery.samples import sample_delivery_folder, sample_delivery_target_load
 from reporting.services.samples import sample_reports_load, sample_schedules_load
 
 
@@ -54,7 +55,11 @@ class Command(BaseCommand):
             self.stdout.write(f"  {membership.user.username} ({membership.role})")
         for template in sample_reports_load(organization=organization):
             self.stdout.write(f"  report template: {template.name}")
-        for schedule in sample_schedules_load(organization=organization):
+        target, created = sample_delivery_target_load(organization=organization)
+        if created:
+            folder = sample_delivery_folder(organization=organization)
+            self.stdout.write(f"  delivery target: {target.name} (writes files to {folder})")
+        for schedule in sample_schedules_load(organization=organization, delivery_targets=[target]):
             state = "enabled" if schedule.enabled else "paused"
             self.stdout.write(f"  report schedule: {schedule.name} ({state}, {schedule.time_zone})")
         if options["reset"]:
