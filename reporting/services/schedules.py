@@ -432,7 +432,8 @@ def _local_date(schedule: ReportSchedule, slot: datetime):
 def schedule_run_now(
     *, schedule: ReportSchedule, user: AbstractBaseUser | None, client: ClientInfo | None = None
 ) -> ReportExecution:
-    """Run the schedule's report now, outside its slots, with parameters resolved for now."""
+    """Run the schedule's report now, outside its slots, with parameters resolved for now,
+    delivered to the schedule's targets as a slot's run is."""
     return execution_request(
         template=schedule.template,
         parameters=parameters_resolve(
@@ -442,5 +443,6 @@ def schedule_run_now(
         trigger=Trigger.API,
         output_formats=schedule.output_formats or None,
         schedule=schedule,
+        delivery_targets=list(schedule.delivery_targets.all()),
         client=client,
     )

@@ -152,3 +152,20 @@ def test_the_service_refuses_another_organisations_target(schedule, other_organi
         schedule_save(schedule=schedule, delivery_targets=[theirs])
     assert "delivery_targets" in refused.value.errors
     assert not schedule.delivery_targets.exists()
+
+
+def test_run_now_in_the_admin_delivers_to_the_schedules_targets(
+    org_admin, schedule, organization, django_capture_on_commit_callbacks
+):
+    from delivery.models import Delivery
+
+    inbox = _target(organization, "Finance")
+    schedule.delivery_targets.set([inbox])
+    with django_capture_on_commit_callbacks():
+        response = org_admin.post(
+            "/admin/reporting/reportschedule/",
+            {"action": "run_now", "_selected_action": [schedule.pk]},
+        )
+    assert response.status_code == 302
+    delivery = Delivery.objects.get()
+    assert (delivery.target, delivery.execution.schedule) == (inbox, schedule)
