@@ -12,12 +12,14 @@ from datetime import date, timedelta
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
+from django.middleware.csrf import get_token
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from accounts.models import Organization
 from accounts.selectors import organizations_administered
 from analytics.cache import organization_today
+from analytics.models import AnalyticsReportRequest
 from analytics.sections import PERIODS
 
 
@@ -81,6 +83,9 @@ def analytics_dashboard(request: HttpRequest) -> TemplateResponse:
         "period": period,
         "overview_url": reverse("analytics-overview"),
         "dashboard_url": reverse("analytics-dashboard"),
+        "report_request_url": reverse("analytics-report-request-report"),
+        # The reports are asked for with a POST through the session: DRF checks this token.
+        "csrf_token": get_token(request),
     }
     context = {
         **admin.site.each_context(request),
@@ -89,6 +94,8 @@ def analytics_dashboard(request: HttpRequest) -> TemplateResponse:
         "organizations": choices,
         "range_choices": [(key, label) for key, (label, _) in RANGE_PRESETS.items()],
         "period_choices": [(name, name.capitalize()) for name in PERIODS],
+        "report_types": AnalyticsReportRequest.ReportType.choices,
+        "report_formats": ["xlsx", "pdf"],
         "selected_range": preset,
         "selected_period": period,
         "dashboard_config": config,

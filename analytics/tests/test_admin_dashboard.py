@@ -127,3 +127,15 @@ def test_the_vendored_chart_library_and_the_pages_script_are_served(db):
     assert b"Chart.js v4.6.2" in b"".join(library.streaming_content)[:200]
     assert script.status_code == 200
     assert finders.find("vendor/chart.js-4.6.2/LICENSE.md")
+
+
+def test_each_report_type_has_request_buttons_and_the_page_carries_a_csrf_token(organization):
+    response = _staff(organization, Role.ADMIN).get(DASHBOARD)
+
+    html = response.content.decode()
+    for report_type in ("usage", "inventory", "equipment", "revenue"):
+        for output_format in ("xlsx", "pdf"):
+            assert f'data-report-type="{report_type}" data-report-format="{output_format}"' in html
+    config = _config(response)
+    assert config["report_request_url"] == "/api/v1/analytics/reports/request"
+    assert config["csrf_token"]

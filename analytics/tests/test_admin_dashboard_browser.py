@@ -3,10 +3,13 @@
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from playwright.sync_api import expect
 
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory
+from analytics.models import AnalyticsReportRequest
+from reporting.tasks import process_report_execution
 
 DASHBOARD = "/admin/analytics/dashboard/"
 CHARTS = [
@@ -119,3 +122,33 @@ def test_a_charts_csv_holds_the_apis_numbers(org_admin_browser):
     assert lines[0] == '"Period start (daily, Europe/Berlin)",Active users'
     assert lines[1:] == [f"{row['period_start']},{row['active_users']}" for row in usage["series"]]
     assert org_admin_browser.problems == []
+
+
+def test_a_report_requested_from_the_dashboard_is_offered_for_download_when_ready(
+    org_admin_browser, monkeypatch
+):
+    queued = []
+    # The broker is the edge: the execution is collected here and run as a worker would.
+    monkeypatch.setattr(
+        process_report_execution,
+        "apply_async",
+        lambda args, task_id=None, **options: queued.append(args[0]),
+    )
+    browser, page = org_admin_browser, org_admin_browser.page
+    _open(page, "?range=last_month")
+
+    page.click("[data-report-type=usage][data-report-format=xlsx]")
+    expect(page.locator("#report-requests li[data-status=queued]")).to_have_count(1)
+    process_report_execution(queued[0])
+
+    link = page.locator("#report-requests li[data-status=succeeded] .report-download")
+    expect(link).to_have_text("Download XLSX")
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    with open(download.value.path(), "rb") as file:
+        workbook = load_workbook(file)
+    assert workbook["Summary"]["A1"].value == "Usage report"
+    report_request = AnalyticsReportRequest.objects.get()
+    assert (report_request.report_type, report_request.format) == ("usage", "xlsx")
+    assert browser.problems == []

@@ -287,6 +287,73 @@
     });
   }
 
+  // --- reports: asked for with the session, followed until their file is ready ---------------
+
+  const POLL_MS = 2000;
+  const FINISHED = ["succeeded", "failed", "cancelled"];
+
+  function withOrganization(url) {
+    const address = new URL(url, window.location.href);
+    address.searchParams.set("org", config.organization);
+    return address.pathname + address.search;
+  }
+
+  function reportCall(url, options) {
+    return fetch(withOrganization(url), Object.assign({ credentials: "same-origin" }, options))
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body.detail || body.message || response.statusText);
+          return body;
+        });
+      });
+  }
+
+  function showReport(item, report) {
+    const name = report.report_type + " report (" + report.format.toUpperCase() + ", " +
+      report.filters.start_date + " to " + report.filters.end_date + ")";
+    item.dataset.status = report.status;
+    item.replaceChildren(element("span", {}, name + ": "));
+    if (report.status === "succeeded") {
+      item.append(element("a", { class: "button report-download", href: withOrganization(report.links.download), download: "" },
+        "Download " + report.format.toUpperCase()));
+    } else if (FINISHED.indexOf(report.status) >= 0) {
+      item.append(element("span", { class: "report-failed" }, report.status + (report.error ? ": " + report.error : "")));
+    } else {
+      item.append(element("span", { class: "report-progress" }, report.status + ", " + report.progress + " %"));
+    }
+  }
+
+  function follow(item, report) {
+    showReport(item, report);
+    if (FINISHED.indexOf(report.status) >= 0) return;
+    window.setTimeout(function () {
+      reportCall(report.links.self, { headers: { Accept: "application/json" } }).then(
+        function (next) { follow(item, next); },
+        function (error) { item.append(element("span", { class: "report-failed" }, " " + error.message)); }
+      );
+    }, POLL_MS);
+  }
+
+  function requestReport(button) {
+    const item = element("li", {}, "Asking for the " + button.dataset.reportType + " report…");
+    document.getElementById("report-requests").prepend(item);
+    reportCall(config.report_request_url, {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": config.csrf_token },
+      body: JSON.stringify({
+        report_type: button.dataset.reportType,
+        format: button.dataset.reportFormat,
+        filters: { start_date: config.start_date, end_date: config.end_date },
+      }),
+    }).then(function (report) { follow(item, report); }, function (error) {
+      item.replaceChildren(element("span", { class: "report-failed" }, "The report could not be requested: " + error.message));
+    });
+  }
+
+  document.querySelectorAll("[data-report-type]").forEach(function (button) {
+    button.addEventListener("click", function () { requestReport(button); });
+  });
+
   // Picking a range, period or organisation reloads with it in the URL (bookmarkable).
   document.getElementById("dashboard-controls").addEventListener("change", function (event) {
     event.currentTarget.requestSubmit();
