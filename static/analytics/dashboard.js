@@ -103,11 +103,34 @@
       },
     },
     {
+      id: "equipment-maintenance", section: "Equipment", title: "Maintenance share of machine minutes",
+      type: "bar", xTitle: fixed("Kind of session"), yTitle: "Minutes (min)",
+      build: function (d) {
+        const totals = d.equipment.totals;
+        return single([["In use", totals.minutes], ["Maintenance", totals.maintenance_minutes]],
+          function (row) { return row[0]; }, "Minutes", function (row) { return row[1]; });
+      },
+    },
+    {
       id: "inventory-cost-by-item", section: "Inventory", title: "Consumption cost by item (top 10)",
       type: "bar", xTitle: fixed("Item"), yTitle: "Cost (currency units)",
       build: function (d) {
         return single(d.inventory.top_items, function (row) { return row.item_name; }, "Cost",
           function (row) { return Number(row.cost_consumed); });
+      },
+    },
+    {
+      id: "inventory-waste-efficiency", section: "Inventory", title: "Waste and efficiency by item (top 10)",
+      type: "bar", xTitle: fixed("Item"), yTitle: "Mean per record (%)",
+      build: function (d) {
+        const items = d.inventory.top_items;
+        return {
+          labels: items.map(function (row) { return row.item_name; }),
+          datasets: [
+            { label: "Waste (%)", data: items.map(function (row) { return row.mean_waste_percentage; }) },
+            { label: "Efficiency (%)", data: items.map(function (row) { return row.mean_efficiency; }) },
+          ],
+        };
       },
     },
     {
@@ -117,6 +140,14 @@
         const statuses = Object.keys(d.projects.by_status);
         return single(statuses, function (status) { return status; }, "Projects",
           function (status) { return d.projects.by_status[status]; });
+      },
+    },
+    {
+      id: "projects-bom-materials", section: "Projects", title: "Bill-of-materials cost by material (top 10)",
+      type: "bar", xTitle: fixed("Material"), yTitle: "Cost (currency units)",
+      build: function (d) {
+        return single(d.projects.top_materials, function (row) { return row.item; }, "Cost",
+          function (row) { return Number(row.cost); });
       },
     },
     {
@@ -131,6 +162,14 @@
       type: "bar", stacked: true, xTitle: periodAxis, yTitle: "Revenue (currency units)",
       build: function (d) {
         return periodsBy(d.revenue.series, Object.keys(d.revenue.by_payment_method), "by_payment_method");
+      },
+    },
+    {
+      id: "revenue-growth", section: "Revenue", title: "Revenue growth against the period before",
+      type: "line", xTitle: periodAxis, yTitle: "Growth (%)",
+      build: function (d) {
+        return single(d.revenue.series, function (row) { return row.period_start; }, "Growth (%)",
+          function (row) { return row.growth_percent; });
       },
     },
   ];
@@ -181,8 +220,12 @@
     });
   }
 
+  function cellText(value) {
+    return value === null || value === undefined ? "" : String(value);
+  }
+
   function csvCell(value) {
-    const text = String(value);
+    const text = cellText(value);
     return /[",\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
   }
 
@@ -201,7 +244,7 @@
     head.append(top);
     cells.slice(1).forEach(function (row) {
       const line = element("tr");
-      row.forEach(function (cell, index) { line.append(element(index ? "td" : "th", index ? {} : { scope: "row" }, String(cell))); });
+      row.forEach(function (cell, index) { line.append(element(index ? "td" : "th", index ? {} : { scope: "row" }, cellText(cell))); });
       body.append(line);
     });
     table.append(head, body);
@@ -273,6 +316,8 @@
     CHARTS.forEach(function (chart) { drawChart(chart, dashboard, holder); });
     status.textContent = "Computed " + new Date(dashboard.computed_at || Date.now()).toLocaleString() + ".";
     document.body.dataset.dashboardReady = "true";
+    // The moment the page is usable, for the browser test's figures.
+    performance.mark("dashboard-ready");
   }
 
   function load() {
