@@ -298,6 +298,7 @@ class ReportScheduleForm(forms.ModelForm):
         label="At",
         required=False,
         initial=time(6, 0),
+        widget=forms.TimeInput(format="%H:%M"),
         help_text="The preset's time of day (HH:MM) in the schedule's time zone.",
     )
     cron = forms.CharField(required=False, help_text=CRON_HELP)
