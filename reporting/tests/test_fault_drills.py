@@ -190,6 +190,8 @@ def test_a_broker_outage_delays_runs_and_loses_none(
     """Redis (the broker) stops for 30 s while people keep asking for reports, and comes back
     empty. Every request is answered 202, and once the broker is back the every-minute check
     sends what it lost: each execution runs once."""
+    # The pause after a refused send must not outlive this test (teardown restores this value).
+    monkeypatch.setattr(executions_module, "_broker_down_until", 0.0)
     broker_down.start()
     restart_with(live_worker, CELERY_BROKER_URL=broker_down.url,
                  CELERY_RESULT_BACKEND=broker_down.url)  # fmt: skip

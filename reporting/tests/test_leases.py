@@ -173,6 +173,8 @@ def test_a_queued_execution_is_sent_again_after_waits_that_double(billing_templa
 def test_the_api_answers_202_while_the_broker_is_down_and_the_check_sends_it_later(
     broker_down, analyst_client, billing_template, caplog, monkeypatch
 ):
+    # The pause after a refused send must not outlive this test (teardown restores this value).
+    monkeypatch.setattr(executions, "_broker_down_until", 0.0)
     with caplog.at_level(logging.WARNING):
         response = analyst_client.post(
             EXECUTIONS, {"template_id": billing_template.pk, "parameters": MARCH}, format="json"
