@@ -1,3 +1,5 @@
+from zoneinfo import ZoneInfo
+
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -261,9 +263,11 @@ class ReportScheduleSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_next_runs(self, schedule: ReportSchedule) -> list[str]:
+        """The next five slots as the schedule's own clock shows them, with its UTC offset."""
         from reporting.services.schedules import schedule_upcoming
 
-        return [slot.isoformat() for slot in schedule_upcoming(schedule)]
+        zone = ZoneInfo(schedule.time_zone)
+        return [slot.astimezone(zone).isoformat() for slot in schedule_upcoming(schedule)]
 
 
 class ReportScheduleWriteSerializer(OrganizationChoicesSerializer):

@@ -252,9 +252,9 @@ def test_api_creates_a_schedule_with_a_preset_and_shows_the_next_runs(
     assert body["cron"] == "0 6 1 * *"
     assert body["output_formats"] == ["pdf", "xlsx"]
     assert body["next_run_at"].startswith("2025-04-01T04:00")
-    assert [run[:16] for run in body["next_runs"]] == [
-        "2025-04-01T04:00", "2025-05-01T04:00", "2025-06-01T04:00", "2025-07-01T04:00",
-        "2025-08-01T04:00",
+    assert body["next_runs"] == [  # in the schedule's zone: 06:00 Berlin, summer time
+        "2025-04-01T06:00:00+02:00", "2025-05-01T06:00:00+02:00", "2025-06-01T06:00:00+02:00",
+        "2025-07-01T06:00:00+02:00", "2025-08-01T06:00:00+02:00",
     ]  # fmt: skip
 
 
