@@ -27,6 +27,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from config.encryption import secrets_decrypt, secrets_encrypt, secrets_reencrypt
 from config.errors import ApplicationError
+from config.outbox import resend_due
 from delivery.channels import get_channel
 from delivery.channels.base import (
     DeliveredFile,
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 
 # Waits after attempts 1 to 5: the sixth and last attempt comes about 6.6 hours after the first.
 RETRY_DELAYS = (60, 5 * 60, 30 * 60, 2 * 3600, 4 * 3600)
-RESEND_MAX_WAIT = timedelta(minutes=5)  # the longest wait between two sends of one message
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -217,13 +217,10 @@ def deliveries_retry_due(*, now: datetime | None = None) -> list[int]:
 
 
 def _send_again(now: datetime, due_at: datetime, enqueued_at: datetime | None) -> bool:
-    """Not sent since it fell due (a retry, a lease that ran out, a refused send); or sent and
-    not claimed for RESEND_AFTER, then waits that double, at most RESEND_MAX_WAIT: a backlog
-    behind busy workers is not flooded with copies."""
-    if enqueued_at is None or enqueued_at < due_at:
+    """Not sent since it fell due (a retry, a lease that ran out); else as any outbox message."""
+    if enqueued_at is not None and enqueued_at < due_at:
         return True
-    first_wait = timedelta(seconds=settings.REPORT_RESEND_AFTER)
-    return now - enqueued_at >= min(max(first_wait, enqueued_at - due_at), RESEND_MAX_WAIT)
+    return resend_due(now=now, waiting_since=due_at, sent_at=enqueued_at)
 
 
 def delivery_redeliver(*, delivery: Delivery) -> Delivery:

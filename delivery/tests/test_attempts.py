@@ -118,14 +118,8 @@ def test_a_redelivery_keeps_the_earlier_attempts(succeeded, hook, settings, webh
     assert history == [(1, "failed", 500), (1, "sent", 200)]
 
 
-def test_an_attempt_whose_delivery_was_settled_meanwhile_changes_only_its_own_row(
-    transactional_db, succeeded, hook, webhook_receiver
-):
-    """A worker is mid-attempt (the receiver is slow) when the execution's deliveries are
-    settled: the attempt's late end must not turn the skipped delivery into sent."""
-    webhook_receiver.slow_seconds = 1
-    target_update(target=hook, config={"url": webhook_receiver.url("/slow")})
-    delivery = start(succeeded, hook)
+def attempt_in_flight(delivery, webhook_receiver) -> threading.Thread:
+    """A worker's attempt, in a thread, once it is waiting on the (slow) receiver."""
 
     def worker() -> None:
         try:
@@ -138,6 +132,18 @@ def test_an_attempt_whose_delivery_was_settled_meanwhile_changes_only_its_own_ro
     deadline = time.monotonic() + 10
     while not webhook_receiver.requests and time.monotonic() < deadline:
         time.sleep(0.02)
+    return in_flight
+
+
+def test_an_attempt_whose_delivery_was_settled_meanwhile_changes_only_its_own_row(
+    transactional_db, succeeded, hook, webhook_receiver
+):
+    """A worker is mid-attempt (the receiver is slow) when the execution's deliveries are
+    settled: the attempt's late end must not turn the skipped delivery into sent."""
+    webhook_receiver.slow_seconds = 1
+    target_update(target=hook, config={"url": webhook_receiver.url("/slow")})
+    delivery = start(succeeded, hook)
+    in_flight = attempt_in_flight(delivery, webhook_receiver)
     assert deliveries_settle(execution_ids=[succeeded.pk], reason="Cancelled.") == 1
     in_flight.join(timeout=20)
     delivery.refresh_from_db()
@@ -154,18 +160,7 @@ def test_an_attempt_that_outlived_its_lease_cannot_overwrite_the_one_that_took_o
     webhook_receiver.slow_seconds = 1
     target_update(target=hook, config={"url": webhook_receiver.url("/slow")})
     delivery = start(succeeded, hook)
-
-    def worker() -> None:
-        try:
-            delivery_attempt(delivery_pk=delivery.pk)
-        finally:
-            connection.close()
-
-    in_flight = threading.Thread(target=worker)
-    in_flight.start()
-    deadline = time.monotonic() + 10
-    while not webhook_receiver.requests and time.monotonic() < deadline:
-        time.sleep(0.02)
+    in_flight = attempt_in_flight(delivery, webhook_receiver)
     target_update(target=hook, config={"url": webhook_receiver.url("/fail")})
     after_lease = timezone.now() + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 1)
     taken_over = delivery_attempt(delivery_pk=delivery.pk, now=after_lease)

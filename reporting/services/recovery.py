@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.outbox import resend_due
 from delivery.services import deliveries_settle
 from reporting.models import ExecutionStatus, ReportExecution
 from reporting.services.executions import enqueue_on_commit, executions_send
@@ -21,7 +22,6 @@ from reporting.services.search_sync import search_sync_on_commit
 
 log = logging.getLogger(__name__)
 
-RESEND_MAX_WAIT = timedelta(minutes=5)  # the longest wait between two sends of one execution
 RESEND_BATCH = 5000
 
 
@@ -66,7 +66,7 @@ def executions_resend_queued(*, now: datetime | None = None) -> list[int]:
     sent: send them again.
 
     Refused ones go at once. Otherwise the first resend comes REPORT_RESEND_AFTER seconds after
-    the send, then after waits that double (up to RESEND_MAX_WAIT), so a long queue of work
+    the send, then after waits that double (config.outbox), so a long queue of work
     behind busy workers is not flooded with copies. A copy that arrives after the run started
     is a no-op (the claim).
     """
@@ -79,8 +79,7 @@ def executions_resend_queued(*, now: datetime | None = None) -> list[int]:
     due = [
         (pk, task_id)
         for pk, task_id, queued_at, enqueued_at in rows
-        if enqueued_at is None  # the broker refused its send
-        or now - enqueued_at >= min(max(first_wait, enqueued_at - queued_at), RESEND_MAX_WAIT)
+        if resend_due(now=now, waiting_since=queued_at, sent_at=enqueued_at)
     ]
     ids = [pk for pk, _ in due]
     ReportExecution.objects.filter(pk__in=ids, status=ExecutionStatus.QUEUED).update(
