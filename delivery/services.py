@@ -172,9 +172,13 @@ def target_test(*, target: DeliveryTarget) -> tuple[bool, str]:
 
 def deliveries_plan(*, plan: Iterable[tuple[ReportExecution, Iterable[DeliveryTarget]]]) -> None:
     """Pending deliveries, sent once their execution succeeds: one INSERT for all of them."""
+    deliveries_plan_ids(pairs=[(e.pk, t.pk) for e, targets in plan for t in targets])
+
+
+def deliveries_plan_ids(*, pairs: Iterable[tuple[int, int]]) -> None:
+    """deliveries_plan by (execution id, target id)."""
     Delivery.objects.bulk_create(
-        [Delivery(execution=e, target=t) for e, targets in plan for t in targets],
-        ignore_conflicts=True,
+        [Delivery(execution_id=e, target_id=t) for e, t in pairs], ignore_conflicts=True
     )
 
 
