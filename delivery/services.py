@@ -42,6 +42,7 @@ from delivery.models import (
     DeliveryStatus,
     DeliveryTarget,
 )
+from events.copy_insert import instances_insert_new
 from reporting.links import output_link
 from reporting.models import ReportExecution, ReportOutput, report_storage
 from reporting.services.search_sync import search_sync_on_commit
@@ -177,9 +178,7 @@ def deliveries_plan(*, plan: Iterable[tuple[ReportExecution, Iterable[DeliveryTa
 
 def deliveries_plan_ids(*, pairs: Iterable[tuple[int, int]]) -> None:
     """deliveries_plan by (execution id, target id)."""
-    Delivery.objects.bulk_create(
-        [Delivery(execution_id=e, target_id=t) for e, t in pairs], ignore_conflicts=True
-    )
+    instances_insert_new([Delivery(execution_id=e, target_id=t) for e, t in pairs])
 
 
 def deliveries_start(*, execution: ReportExecution) -> None:

@@ -42,6 +42,7 @@ from accounts.models import Organization
 from config.errors import ApplicationError
 from delivery.models import DeliveryTarget
 from delivery.services import deliveries_plan_ids
+from events.copy_insert import instances_insert_new
 from reporting.models import (
     CatchUp,
     ExecutionStatus,
@@ -295,9 +296,8 @@ def _schedules_run(schedules: QuerySet[ReportSchedule], now: datetime | None):
         for schedule in schedules
         for slot in plans[_plan_key(schedule)].run
     ]
-    # No batch_size: on PostgreSQL one INSERT … SELECT FROM UNNEST takes them all. A slot that
-    # already has its execution is skipped; the others get their ids from one query.
-    ReportExecution.objects.bulk_create(executions, ignore_conflicts=True)
+    # A slot that already has its execution is skipped; the others get their ids from one query.
+    instances_insert_new(executions)
     task_ids = [e.celery_task_id for e in executions if e.status == ExecutionStatus.QUEUED]
     stored = dict(
         ReportExecution.objects.filter(celery_task_id__in=task_ids).values_list(
