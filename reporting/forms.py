@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.functional import lazy
 
 from config.errors import ApplicationError
+from delivery.selectors import targets_for
 from reporting.parameters import parameters_validate
 from reporting.relative_dates import parameters_resolve
 from reporting.slots import time_zone_get
@@ -162,7 +163,8 @@ def _field_for(spec: dict[str, Any], required: bool) -> forms.Field:
 
 
 class RunReportForm(forms.Form):
-    """Built per template: its parameters, then the formats to produce."""
+    """Built per template: its parameters, the formats to produce, and where to deliver them
+    (the template's organisation's targets only, none by default)."""
 
     def __init__(self, *args, template, **kwargs):
         super().__init__(*args, **kwargs)
@@ -176,6 +178,12 @@ class RunReportForm(forms.Form):
             choices=[(f, f.upper()) for f in template.output_formats],
             initial=template.output_formats,
             widget=forms.CheckboxSelectMultiple,
+        )
+        self.fields["delivery_targets"] = forms.ModelMultipleChoiceField(
+            queryset=targets_for(organization=template.organization).order_by("name"),
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
+            help_text="Where to deliver the outputs once the report is ready, as a schedule does.",
         )
 
     def clean(self) -> dict[str, Any]:
@@ -194,7 +202,7 @@ class RunReportForm(forms.Form):
         """Values as JSON: dates as ISO strings; empty optional fields left out."""
         values = {}
         for name, value in self.cleaned_data.items():
-            if name == "output_formats" or value in (None, ""):
+            if name in ("output_formats", "delivery_targets") or value in (None, ""):
                 continue
             values[name] = value.isoformat() if hasattr(value, "isoformat") else value
         return values

@@ -31,7 +31,12 @@ from django.utils import timezone
 from accounts.models import Organization
 from config.errors import ConflictError
 from delivery.models import DeliveryTarget
-from delivery.services import deliveries_plan, deliveries_settle, deliveries_start
+from delivery.services import (
+    deliveries_plan,
+    deliveries_settle,
+    deliveries_start,
+    targets_validate,
+)
 from reporting.datasources import get_adapter
 from reporting.datasources.base import DataSourceError
 from reporting.models import (
@@ -95,6 +100,7 @@ def execution_request(
         raise Http404("No such report template.")
     values = parameters_validate(schema=template.parameters_schema, values=parameters)
     formats = output_formats_normalize(output_formats or template.output_formats)
+    targets_validate(organization_id=template.organization_id, targets=delivery_targets)
     execution = ReportExecution.objects.create(
         organization=template.organization,
         template=template,

@@ -41,7 +41,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from accounts.models import Organization
 from config.errors import ApplicationError
 from delivery.models import DeliveryTarget
-from delivery.services import deliveries_plan_ids
+from delivery.services import deliveries_plan_ids, targets_validate
 from reporting.models import (
     CatchUp,
     ExecutionStatus,
@@ -148,11 +148,7 @@ def schedule_save(
 
 def schedule_targets_validate(schedule: ReportSchedule, targets: list[DeliveryTarget]) -> None:
     """A schedule delivers only to its own organisation's targets."""
-    if any(target.organization_id != schedule.organization_id for target in targets):
-        raise ApplicationError(
-            "The schedule's delivery targets are not valid.",
-            errors={"delivery_targets": ["Choose targets of the schedule's own organisation."]},
-        )
+    targets_validate(organization_id=schedule.organization_id, targets=targets)
 
 
 def schedule_validate(schedule: ReportSchedule, at: time | None = None) -> None:
