@@ -179,11 +179,16 @@ class RunReportForm(forms.Form):
             initial=template.output_formats,
             widget=forms.CheckboxSelectMultiple,
         )
+        targets = targets_for(organization=template.organization).order_by("name")
         self.fields["delivery_targets"] = forms.ModelMultipleChoiceField(
-            queryset=targets_for(organization=template.organization).order_by("name"),
+            queryset=targets,
             required=False,
             widget=forms.CheckboxSelectMultiple,
-            help_text="Where to deliver the outputs once the report is ready, as a schedule does.",
+            help_text=(
+                "Where to deliver the outputs once the report is ready, as a schedule does."
+                if targets.exists()
+                else "None yet: add one under Delivery targets to have runs delivered."
+            ),
         )
 
     def clean(self) -> dict[str, Any]:

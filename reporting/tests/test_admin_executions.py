@@ -158,6 +158,14 @@ def test_the_run_form_offers_the_organisations_targets_and_chooses_none(
     assert "Northwind folder" not in html
 
 
+def test_with_no_targets_the_run_form_says_where_to_add_one(staff, billing_template):
+    form = staff.get(_run_form(billing_template)).context["form"]
+    assert list(form.fields["delivery_targets"].choices) == []
+    assert form.fields["delivery_targets"].help_text == (
+        "None yet: add one under Delivery targets to have runs delivered."
+    )
+
+
 def test_a_target_of_another_organisation_is_a_field_error_and_runs_nothing(
     staff, billing_template, other_organization
 ):
