@@ -33,8 +33,9 @@ SCHEDULE_FORM_FIELDS = (
 CRON_HELP = (
     "Five fields: minute hour day-of-month month day-of-week (0-6 from Sunday, or SUN-SAT), "
     "in the schedule's time zone. Examples: 0 7 1 * * (the 1st at 07:00), 30 8 * * MON-FRI "
-    "(weekdays at 08:30), */15 * * * * (every 15 minutes). Filled in from the preset when one "
-    "is chosen."
+    "(weekdays at 08:30), */15 * * * * (every 15 minutes). When both day fields are set "
+    "(neither starts with *), a day matching either runs: 0 6 1 * 1 runs on the 1st and on "
+    "every Monday. Filled in from the preset when one is chosen."
 )
 
 

@@ -59,6 +59,7 @@ from reporting.services.templates import output_formats_normalize
 from reporting.slots import (
     cron_from_preset,
     cron_validate,
+    days_either,
     latest_slot,
     latest_slots,
     next_slots,
@@ -214,6 +215,11 @@ def schedule_upcoming(schedule: ReportSchedule, *, count: int = 5) -> list[datet
 def schedule_beat_sync(schedule: ReportSchedule) -> PeriodicTask:
     """(Re)build the schedule's beat entry from the schedule, so the two cannot disagree."""
     minute, hour, day_of_month, month_of_year, day_of_week = schedule.cron.split()
+    if days_either(schedule.cron):
+        # Beat's crontab wants both day fields to match where cron wants either: it would wake
+        # only on a Monday the 1st for "0 6 1 * 1". Woken every day instead, the schedule finds
+        # its slots itself (from reporting.slots) and a day with none is a no-op.
+        day_of_month = day_of_week = "*"
     crontab, _ = CrontabSchedule.objects.get_or_create(
         minute=minute,
         hour=hour,
