@@ -222,7 +222,8 @@ def execution_cancel(
 def execution_retry(
     *, execution: ReportExecution, user: AbstractBaseUser | None, client: ClientInfo | None = None
 ) -> ReportExecution:
-    """A new execution with the same parameters and formats; the failed one stays as it was."""
+    """A new execution with the same parameters, formats and delivery targets; the failed one
+    stays as it was (its deliveries skipped)."""
     if execution.status not in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
         raise ConflictError(
             "Only a failed or cancelled execution can be retried "
@@ -236,6 +237,7 @@ def execution_retry(
         trigger=Trigger.RETRY,
         output_formats=execution.output_formats,
         retry_of=execution,
+        delivery_targets=[d.target for d in execution.deliveries.select_related("target")],
         client=client,
     )
 

@@ -282,6 +282,23 @@ def test_a_failed_run_shows_its_error_and_retry_makes_a_new_run(staff, organizat
     assert retry.status == ExecutionStatus.QUEUED
 
 
+@runs_reports
+def test_a_retry_delivers_to_the_targets_the_failed_run_had(staff, organization):
+    broken = DataSourceFactory(organization=organization, query="SELECT x FROM nowhere")
+    template = ReportTemplateFactory(
+        organization=organization, sources=[broken], parameters_schema={"type": "object"}
+    )
+    target = _folder_target(organization)
+    failed = _queued(template, parameters={}, delivery_targets=[target])
+    execution_run(execution_id=failed.pk)
+    assert failed.deliveries.get().status == DeliveryStatus.SKIPPED
+
+    staff.post(f"/admin/reporting/reportexecution/{failed.pk}/retry/")
+    retry = ReportExecution.objects.get(retry_of=failed)
+    [delivery] = retry.deliveries.all()
+    assert (delivery.target, delivery.status) == (target, DeliveryStatus.PENDING)
+
+
 def test_retrying_a_running_execution_is_a_message_not_an_error(staff, billing_template):
     execution = _queued(billing_template)
     response = staff.post(f"/admin/reporting/reportexecution/{execution.pk}/retry/", follow=True)
