@@ -152,6 +152,15 @@ def target_validate(target: DeliveryTarget) -> None:
         raise ApplicationError("A target with this name exists.", errors={"name": ["In use."]})
 
 
+def targets_validate(*, organization_id: int, targets: Iterable[DeliveryTarget]) -> None:
+    """A report is delivered only to its own organisation's targets, whichever door chose them."""
+    if any(target.organization_id != organization_id for target in targets):
+        raise ApplicationError(
+            "The delivery targets are not valid.",
+            errors={"delivery_targets": ["Choose targets of the report's own organisation."]},
+        )
+
+
 def target_public_config(target: DeliveryTarget) -> dict[str, Any]:
     return get_channel(target.kind).config_public(target.config)
 
