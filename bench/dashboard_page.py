@@ -17,13 +17,15 @@ Each round, for "last 30 days" and "this year" (`?range=` in the URL):
           the page opened in a fresh browser context (signed in, empty HTTP cache);
   warm    the same page opened again in that context: answers cached, static files too;
   direct  the page's own data requests (the same URLs, with its session cookie) sent at once by
-          `requests` from three threads, as the page's Promise.all sends them, cold then warm:
-          the server's answer without the browser.
+          `requests`, one thread each, as the page's Promise.all sends them, cold then warm: the
+          server's answer without the browser.
 From the Performance API: each data request's duration (resource timing, start to response end),
 the time of the `dashboard-ready` mark since navigation start, and the bytes transferred for the
-page and every resource. Printed per round, then the minimum and median of each against the goals
-(every data request under 300 ms cold, the page usable under 1.5 s), and the peak RSS of the
-server's processes (each one's VmHWM, summed). A benchmark, not a test: exit status 0.
+page and every resource; to tell the server's part from the browser's, also when the page's HTML
+had arrived and how long drawing took after the last answer. Printed per round, then the minimum
+and median of each against the goals (every data request under 300 ms cold, the page usable
+under 1.5 s), and the peak RSS of the server's processes (each one's VmHWM, summed). A benchmark,
+not a test: exit status 0.
 """
 
 import argparse
@@ -59,11 +61,13 @@ PAGE_TIMINGS = """() => {
     const resources = performance.getEntriesByType("resource");
     const entries = [navigation, ...resources];
     const sum = key => entries.reduce((total, entry) => total + entry[key], 0);
+    const data = resources.filter(entry => entry.name.includes("/api/v1/analytics/"));
+    const ready = performance.getEntriesByName("dashboard-ready")[0].startTime;
     return {
-        ready_ms: performance.getEntriesByName("dashboard-ready")[0].startTime,
+        ready_ms: ready,
         html_ms: navigation.responseEnd,
-        requests: resources.filter(entry => entry.name.includes("/api/v1/analytics/"))
-            .map(entry => {
+        draw_ms: ready - Math.max(...data.map(entry => entry.responseEnd)),
+        requests: data.map(entry => {
                 const url = new URL(entry.name);
                 const name = url.pathname.replace(/\\/$/, "").split("/").pop();
                 const previous = url.searchParams.get("start_date") === config.previous_start_date;
@@ -253,7 +257,9 @@ def round_print(number: int, preset: str, state: str, timings: dict[str, Any]) -
     direct = ", ".join(f"{name} {ms:.0f}" for name, ms in timings["direct"].items())
     print(
         f"  round {number} {preset:9} {state}: requests ms {browser} (direct {direct}); "
-        f"ready {timings['ready_ms']:.0f} ms; {timings['transferred'] / 1024:.0f} KB transferred"
+        f"html {timings['html_ms']:.0f} ms, ready {timings['ready_ms']:.0f} ms (drawing "
+        f"{timings['draw_ms']:.0f} ms after the last answer); "
+        f"{timings['transferred'] / 1024:.0f} KB transferred"
     )
 
 
@@ -301,6 +307,8 @@ def report(measurements: dict, peak_rss: int, arguments: argparse.Namespace) -> 
         goal += verdict(statistics.median(ready), GOAL_READY_MS)
         print(f"{preset:10} {state:5} {'usable (dashboard-ready)':22} {min_median(ready):>15} "
               f"{'':>15} {'':>6}  {goal}")  # fmt: skip
+        for key, label in (("html_ms", "page html received"), ("draw_ms", "drawing after data")):
+            print(f"{preset:10} {state:5} {label:22} {min_median([t[key] for t in rounds]):>15}")
         weight = rounds[0]
         print(
             f"{preset:10} {state:5} {'page weight':22} {weight['transferred'] / 1024:10.0f} KB "
