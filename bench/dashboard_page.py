@@ -31,6 +31,7 @@ not a test: exit status 0.
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -83,8 +84,20 @@ PAGE_TIMINGS = """() => {
 
 def main() -> None:
     arguments = parse_arguments()
-    os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="bench-dashboard-page-"))
+    own_folder = "VAR_DIR" not in os.environ
+    # Without REDIS_URL this makes a temporary VAR_DIR for the file cache; with it, one is made
+    # here for the collected static files.
     configure_environment(postgresql_url(arguments.database_url or DEFAULT_DATABASE_URL))
+    if "VAR_DIR" not in os.environ:
+        os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-dashboard-page-")
+    try:
+        run(arguments)
+    finally:
+        if own_folder:
+            shutil.rmtree(os.environ["VAR_DIR"], ignore_errors=True)
+
+
+def run(arguments: argparse.Namespace) -> None:
     setup_django()
     organization = prepare(arguments)
     snapshots_prepare(organization)
