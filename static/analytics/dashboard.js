@@ -1,7 +1,7 @@
-/* The analytics dashboard: fetches /api/v1/analytics/overview (this range and the one before)
-   and /api/v1/analytics/dashboard with the session, then draws the cards and the charts. Every
-   number shown, tabled or downloaded is the API's own; nothing is recomputed here except the
-   cards' growth against the previous range. */
+/* The analytics dashboard: fetches /api/v1/analytics/dashboard (its overview gives the cards)
+   and /api/v1/analytics/overview of the range before with the session, then draws the cards and
+   the charts. Every number shown, tabled or downloaded is the API's own; nothing is recomputed
+   here except the cards' growth against the previous range. */
 (function () {
   "use strict";
 
@@ -307,8 +307,8 @@
   }
 
   function draw(answers) {
-    const current = answers[0], previous = answers[1], dashboard = answers[2];
-    document.getElementById("mock-badge").hidden = !(current.is_mock || dashboard.is_mock);
+    const dashboard = answers[0], current = dashboard.overview, previous = answers[1];
+    document.getElementById("mock-badge").hidden = !dashboard.is_mock;
     drawCards(current, previous);
     const holder = document.getElementById("dashboard-charts");
     holder.replaceChildren();
@@ -322,10 +322,11 @@
 
   function load() {
     const range = { start_date: config.start_date, end_date: config.end_date };
+    // The dashboard's answer holds this range's overview: asking for it again would compute it
+    // twice when the cache is cold.
     Promise.all([
-      apiGet(config.overview_url, range),
-      apiGet(config.overview_url, { start_date: config.previous_start_date, end_date: config.previous_end_date }),
       apiGet(config.dashboard_url, Object.assign({ period: config.period }, range)),
+      apiGet(config.overview_url, { start_date: config.previous_start_date, end_date: config.previous_end_date }),
     ]).then(draw, function (error) {
       status.textContent = "The analytics could not be loaded: " + error.message;
       status.classList.add("errornote");
