@@ -180,7 +180,8 @@ class RunReportForm(forms.Form):
             initial=template.output_formats,
             widget=forms.CheckboxSelectMultiple,
         )
-        targets = targets_for(organization=template.organization).order_by("name")
+        targets = targets_for(organization=template.organization).filter(enabled=True)
+        targets = targets.order_by("name")
         self.fields["delivery_targets"] = forms.ModelMultipleChoiceField(
             queryset=targets,
             required=False,

@@ -148,6 +148,9 @@ def test_the_run_form_offers_the_organisations_targets_and_chooses_none(
     staff, billing_template, other_organization
 ):
     own = _folder_target(billing_template.organization)
+    switched_off = _folder_target(billing_template.organization, name="Old folder")
+    switched_off.enabled = False
+    switched_off.save()
     _folder_target(other_organization, name="Northwind folder")
     response = staff.get(_run_form(billing_template))
     field = response.context["form"]["delivery_targets"]
