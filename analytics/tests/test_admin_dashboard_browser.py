@@ -212,6 +212,13 @@ def test_the_heatmap_tables_the_apis_events_by_weekday_and_hour(org_admin_browse
     most = max(c["events"] for c in cells)
     assert most > 0
     expect(heatmap.locator(".heat-legend")).to_contain_text(f"{most} events (busiest hour)")
+    # Drawn as a calendar reads: Monday's row above Sunday's.
+    rows_y = heatmap.locator("canvas").evaluate(
+        "canvas => { const cells = Chart.getChart(canvas).getDatasetMeta(0).data;"
+        " return [cells[0].y, cells[6 * 24].y]; }"
+    )
+    assert rows_y[0] < rows_y[1]
+    heatmap.screenshot(path=org_admin_browser.screenshot().with_name("dashboard-heatmap.png"))
     assert org_admin_browser.problems == []
 
 

@@ -81,8 +81,9 @@
     const axis = function (labels, title) {
       return { type: "category", labels: labels, offset: true, grid: { display: false }, title: { display: true, text: title } };
     };
-    // Monday on top, as a calendar reads.
-    options.scales = { x: axis(HOURS, chart.xTitle()), y: Object.assign(axis(WEEKDAYS, chart.yTitle), { reverse: true }) };
+    // Monday on top, as a calendar reads: the matrix type reverses y by default, and a vertical
+    // category axis already lists its labels top down.
+    options.scales = { x: axis(HOURS, chart.xTitle()), y: Object.assign(axis(WEEKDAYS, chart.yTitle), { reverse: false }) };
     options.plugins.legend = { display: false };
     options.plugins.tooltip = {
       callbacks: {
