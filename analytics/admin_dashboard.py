@@ -47,7 +47,7 @@ CUSTOM_RANGE = "custom"
 DEFAULT_RANGE = "last_30"
 DEFAULT_PERIOD = "daily"
 TEMPLATE = "admin/analytics/dashboard.html"
-# The sections that have an analytics report type, in the page's order.
+# The page's sections in order; those that are an analytics report type get its buttons.
 SECTIONS = ("usage", "equipment", "inventory", "projects", "revenue")
 
 

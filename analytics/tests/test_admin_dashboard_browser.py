@@ -177,7 +177,13 @@ def test_a_report_requested_from_the_dashboard_is_offered_for_download_when_read
     assert download.value.suggested_filename.endswith(".xlsx")
     with open(download.value.path(), "rb") as file:
         workbook = load_workbook(file)
-    assert workbook["Summary"]["A1"].value == "Usage report"
+    summary = workbook["Summary"]
+    assert summary["A1"].value == "Usage report"
+    assert workbook.sheetnames[:2] == ["Summary", "Usage - daily activity"]
+    config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
+    parameters = {row[0]: row[1] for row in summary.iter_rows(values_only=True) if row[0]}
+    assert str(parameters["start_date"])[:10] == config["start_date"]
+    assert str(parameters["end_date"])[:10] == config["end_date"]
     report_request = AnalyticsReportRequest.objects.get()
     assert (report_request.report_type, report_request.format) == ("usage", "xlsx")
     expect(page.locator("[data-section=revenue] .report-requests li")).to_have_count(0)
