@@ -99,8 +99,13 @@
     });
   }
 
+  // Axes of things counted in whole units tick in whole units.
+  const COUNTED = /\((count|people)\)$/;
+
   function chartOptions(chart) {
-    const axis = function (title) { return { title: { display: true, text: title }, stacked: !!chart.stacked }; };
+    const axis = function (title) {
+      return { title: { display: true, text: title }, stacked: !!chart.stacked, ticks: COUNTED.test(title) ? { precision: 0 } : {} };
+    };
     const options = {
       animation: false,
       responsive: true,
