@@ -42,6 +42,7 @@ from delivery.models import (
     DeliveryStatus,
     DeliveryTarget,
 )
+from events.copy_insert import instances_insert_new
 from reporting.links import output_link
 from reporting.models import ReportExecution, ReportOutput, report_storage
 from reporting.services.search_sync import search_sync_on_commit
@@ -151,6 +152,15 @@ def target_validate(target: DeliveryTarget) -> None:
         raise ApplicationError("A target with this name exists.", errors={"name": ["In use."]})
 
 
+def targets_validate(*, organization_id: int, targets: Iterable[DeliveryTarget]) -> None:
+    """A report is delivered only to its own organisation's targets, whichever door chose them."""
+    if any(target.organization_id != organization_id for target in targets):
+        raise ApplicationError(
+            "The delivery targets are not valid.",
+            errors={"delivery_targets": ["Choose targets of the report's own organisation."]},
+        )
+
+
 def target_public_config(target: DeliveryTarget) -> dict[str, Any]:
     return get_channel(target.kind).config_public(target.config)
 
@@ -172,10 +182,12 @@ def target_test(*, target: DeliveryTarget) -> tuple[bool, str]:
 
 def deliveries_plan(*, plan: Iterable[tuple[ReportExecution, Iterable[DeliveryTarget]]]) -> None:
     """Pending deliveries, sent once their execution succeeds: one INSERT for all of them."""
-    Delivery.objects.bulk_create(
-        [Delivery(execution=e, target=t) for e, targets in plan for t in targets],
-        ignore_conflicts=True,
-    )
+    deliveries_plan_ids(pairs=[(e.pk, t.pk) for e, targets in plan for t in targets])
+
+
+def deliveries_plan_ids(*, pairs: Iterable[tuple[int, int]]) -> None:
+    """deliveries_plan by (execution id, target id)."""
+    instances_insert_new([Delivery(execution_id=e, target_id=t) for e, t in pairs])
 
 
 def deliveries_start(*, execution: ReportExecution) -> None:

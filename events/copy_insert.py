@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 # COPY's text format: a tab between values, \\N for NULL, these characters escaped.
@@ -71,3 +71,22 @@ def _text(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value).translate(_ESCAPES)
+
+
+def instances_insert_new(instances: Sequence[models.Model]) -> None:
+    """Stores new instances of one model, skipping those that break a unique constraint: at COPY
+    speed on PostgreSQL, by bulk_create elsewhere. Their pks are not set."""
+    if not instances:
+        return
+    model = type(instances[0])
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(instances, ignore_conflicts=True)
+        return
+    fields = [
+        field
+        for field in model._meta.concrete_fields
+        if not field.primary_key and not getattr(field, "auto_now_add", False)
+    ]
+    rows = [[getattr(instance, field.attname) for field in fields] for instance in instances]
+    with transaction.atomic():  # the staging table empties itself at each commit
+        insert_new(model=model, columns=[field.attname for field in fields], rows=rows)

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from reporting.services.executions import execution_run
+from reporting.services.executions import execution_run, executions_send
 from reporting.services.metrics import usage_metrics_generate
 from reporting.services.outputs import outputs_clean_expired
 from reporting.services.recovery import executions_requeue_stale, executions_resend_queued
@@ -50,3 +50,10 @@ def sync_report_data_to_elasticsearch(execution_id: int | None = None) -> None:
         executions_sync()
     else:
         executions_sync(execution_ids=[execution_id])
+
+
+@shared_task(name="business_intelligence.send_report_executions", ignore_result=True)
+def send_report_executions(messages: list[list]) -> int:
+    """A batch of queued executions' messages, published by a worker: a catch-up pass hands
+    thousands over as a few of these. A batch lost half-way is sent again by the outbox."""
+    return executions_send([(pk, task_id) for pk, task_id in messages], fan_out=False)

@@ -296,3 +296,22 @@ def test_the_sidebar_link_opens_the_dashboard(org_admin_browser):
         "Dashboard"
     )
     assert browser.problems == []
+
+
+def test_the_page_asks_for_the_dashboard_and_the_range_before_only(org_admin_browser):
+    # The dashboard's answer holds this range's overview: asked for again, a cold cache would
+    # compute it twice. The range before is asked for on its own, for the cards' growth.
+    page = org_admin_browser.page
+    _open(page)
+
+    config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
+    requested = page.evaluate("""() => performance.getEntriesByType("resource")
+        .map(entry => new URL(entry.name))
+        .filter(url => url.pathname.startsWith("/api/v1/analytics/"))
+        .map(url => [url.pathname, url.searchParams.get("start_date")])""")
+    assert sorted(requested) == [
+        ["/api/v1/analytics/dashboard", config["start_date"]],
+        ["/api/v1/analytics/overview", config["previous_start_date"]],
+    ]
+    assert _card(page, "total_events") != ""
+    assert org_admin_browser.problems == []

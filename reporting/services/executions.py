@@ -31,7 +31,12 @@ from django.utils import timezone
 from accounts.models import Organization
 from config.errors import ConflictError
 from delivery.models import DeliveryTarget
-from delivery.services import deliveries_plan, deliveries_settle, deliveries_start
+from delivery.services import (
+    deliveries_plan,
+    deliveries_settle,
+    deliveries_start,
+    targets_validate,
+)
 from reporting.datasources import get_adapter
 from reporting.datasources.base import DataSourceError
 from reporting.models import (
@@ -58,6 +63,7 @@ log = logging.getLogger(__name__)
 SPOOL_SHARE = 20  # percent of the progress bar given to fetching the data
 PROGRESS_SAVE_INTERVAL = 0.5  # seconds between progress writes
 BROKER_PAUSE = 5.0  # seconds without sending after the broker refused a message
+FAN_OUT_BATCH = 500  # messages per batch a worker publishes, when more are sent at once
 _broker_down_until = 0.0
 
 
@@ -94,6 +100,7 @@ def execution_request(
         raise Http404("No such report template.")
     values = parameters_validate(schema=template.parameters_schema, values=parameters)
     formats = output_formats_normalize(output_formats or template.output_formats)
+    targets_validate(organization_id=template.organization_id, targets=delivery_targets)
     execution = ReportExecution.objects.create(
         organization=template.organization,
         template=template,
@@ -118,36 +125,57 @@ def execution_request(
     return execution
 
 
-def enqueue_on_commit(execution: ReportExecution) -> None:
-    """Send the execution to a worker once the transaction that stored it commits."""
-    transaction.on_commit(lambda: executions_send([(execution.pk, execution.celery_task_id)]))
+def enqueue_on_commit(*executions: ReportExecution) -> None:
+    """Send the executions to workers once the transaction that stored them commits."""
+    messages = [(execution.pk, execution.celery_task_id) for execution in executions]
+    transaction.on_commit(lambda: executions_send(messages))
 
 
-def executions_send(messages: Iterable[tuple[int, str]]) -> int:
+def executions_send(messages: Iterable[tuple[int, str]], *, fan_out: bool = True) -> int:
     """Hand (execution id, task id) messages to the broker; returns how many it took.
 
-    A broker that refuses is logged once and not tried again for BROKER_PAUSE seconds: the
-    executions stay queued and the every-minute check sends them again."""
-    global _broker_down_until
-    from reporting.tasks import process_report_execution
-
-    messages, sent = list(messages), 0
+    More than FAN_OUT_BATCH messages (a catch-up pass after an outage) go out as batches that
+    workers publish (`send_report_executions`), so the pass ends in a few messages' time, not
+    thousands'. A broker that refuses is logged once and not tried again for BROKER_PAUSE
+    seconds: the executions stay queued and the every-minute check sends them again."""
+    messages = [(pk, task_id) for pk, task_id in messages]
     if time.monotonic() < _broker_down_until:
         _mark_unsent([pk for pk, _ in messages])
         return 0
-    for execution_id, task_id in messages:
+    if fan_out and len(messages) > FAN_OUT_BATCH:
+        from reporting.tasks import send_report_executions
+
+        batches = [messages[i : i + FAN_OUT_BATCH] for i in range(0, len(messages), FAN_OUT_BATCH)]
+        return _publish(batches, send_report_executions.delay)
+    from reporting.tasks import process_report_execution
+
+    def publish(message: tuple[int, str]) -> None:
+        process_report_execution.apply_async(args=[message[0]], task_id=message[1])
+
+    return _publish([[message] for message in messages], lambda batch: publish(*batch))
+
+
+def _publish(
+    batches: list[list[tuple[int, str]]],
+    publish: Callable[[list[tuple[int, str]]], Any],
+) -> int:
+    """Publish batch after batch until the broker refuses one; the rest are marked unsent."""
+    global _broker_down_until
+    sent = 0
+    for index, batch in enumerate(batches):
         try:
-            process_report_execution.apply_async(args=[execution_id], task_id=task_id)
+            publish(batch)
         except Exception as error:  # any broker failure; the outbox keeps the work
             _broker_down_until = time.monotonic() + BROKER_PAUSE
+            unsent = [pk for rest in batches[index:] for pk, _ in rest]
             log.warning(
                 "The broker did not take execution %s (%s: %s); %d execution(s) stay queued "
                 "and are sent again by the every-minute check.",
-                execution_id, type(error).__name__, error, len(messages) - sent,
+                batch[0][0], type(error).__name__, error, len(unsent),
             )  # fmt: skip
-            _mark_unsent([pk for pk, _ in messages[sent:]])
+            _mark_unsent(unsent)
             return sent
-        sent += 1
+        sent += len(batch)
     return sent
 
 
@@ -194,7 +222,8 @@ def execution_cancel(
 def execution_retry(
     *, execution: ReportExecution, user: AbstractBaseUser | None, client: ClientInfo | None = None
 ) -> ReportExecution:
-    """A new execution with the same parameters and formats; the failed one stays as it was."""
+    """A new execution with the same parameters, formats and delivery targets; the failed one
+    stays as it was (its deliveries skipped)."""
     if execution.status not in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
         raise ConflictError(
             "Only a failed or cancelled execution can be retried "
@@ -208,6 +237,7 @@ def execution_retry(
         trigger=Trigger.RETRY,
         output_formats=execution.output_formats,
         retry_of=execution,
+        delivery_targets=[d.target for d in execution.deliveries.select_related("target")],
         client=client,
     )
 

@@ -51,10 +51,10 @@ def executions_requeue_stale(*, now: datetime | None = None) -> tuple[list[int],
             ),
         )
         deliveries_settle(execution_ids=given_up, reason="Nothing to deliver: the report failed.")
-        for execution in ReportExecution.objects.filter(pk__in=again + given_up):
-            if execution.status == ExecutionStatus.QUEUED:
-                enqueue_on_commit(execution)
-            else:
+        ended = ReportExecution.objects.filter(pk__in=again + given_up)
+        enqueue_on_commit(*(e for e in ended if e.status == ExecutionStatus.QUEUED))
+        for execution in ended:
+            if execution.status != ExecutionStatus.QUEUED:
                 search_sync_on_commit(execution)
     if found:
         log.warning("Runs whose lease expired: requeued %s, failed %s.", again, given_up)

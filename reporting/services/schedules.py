@@ -26,7 +26,7 @@ import logging
 import uuid
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from itertools import islice
 from typing import Any
@@ -41,7 +41,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from accounts.models import Organization
 from config.errors import ApplicationError
 from delivery.models import DeliveryTarget
-from delivery.services import deliveries_plan
+from delivery.services import deliveries_plan_ids, targets_validate
+from events.copy_insert import instances_insert_new
 from reporting.models import (
     CatchUp,
     ExecutionStatus,
@@ -59,6 +60,7 @@ from reporting.services.templates import output_formats_normalize
 from reporting.slots import (
     cron_from_preset,
     cron_validate,
+    days_either,
     latest_slot,
     latest_slots,
     next_slots,
@@ -148,11 +150,7 @@ def schedule_save(
 
 def schedule_targets_validate(schedule: ReportSchedule, targets: list[DeliveryTarget]) -> None:
     """A schedule delivers only to its own organisation's targets."""
-    if any(target.organization_id != schedule.organization_id for target in targets):
-        raise ApplicationError(
-            "The schedule's delivery targets are not valid.",
-            errors={"delivery_targets": ["Choose targets of the schedule's own organisation."]},
-        )
+    targets_validate(organization_id=schedule.organization_id, targets=targets)
 
 
 def schedule_validate(schedule: ReportSchedule, at: time | None = None) -> None:
@@ -218,6 +216,11 @@ def schedule_upcoming(schedule: ReportSchedule, *, count: int = 5) -> list[datet
 def schedule_beat_sync(schedule: ReportSchedule) -> PeriodicTask:
     """(Re)build the schedule's beat entry from the schedule, so the two cannot disagree."""
     minute, hour, day_of_month, month_of_year, day_of_week = schedule.cron.split()
+    if days_either(schedule.cron):
+        # Beat's crontab wants both day fields to match where cron wants either: it would wake
+        # only on a Monday the 1st for "0 6 1 * 1". Woken every day instead, the schedule finds
+        # its slots itself (from reporting.slots) and a day with none is a no-op.
+        day_of_month = day_of_week = "*"
     crontab, _ = CrontabSchedule.objects.get_or_create(
         minute=minute,
         hour=hour,
@@ -270,8 +273,8 @@ def _schedules_lock(schedules: QuerySet[ReportSchedule]) -> list[ReportSchedule]
     two checkers from deadlocking, as their UPDATEs did in table order; only the schedules' rows
     are locked, not their templates or organisations."""
     locked = schedules.select_for_update(of=("self",)).order_by("pk")
-    related = locked.select_related("template", "organization")
-    return list(related.prefetch_related("delivery_targets"))
+    # Prefetched, not joined: the schedules share a few templates and owners, one object each.
+    return list(locked.prefetch_related("template__organization", "owner"))
 
 
 @dataclass(frozen=True)
@@ -284,24 +287,53 @@ class SlotPlan:
 def _schedules_run(schedules: QuerySet[ReportSchedule], now: datetime | None):
     now = now or timezone.now()
     schedules = _schedules_lock(schedules)
-    plans = {schedule.pk: _slot_plan(schedule, now) for schedule in schedules}
-    executions = [
-        _execution_for_slot(schedule, slot)
-        for schedule in schedules
-        for slot in plans[schedule.pk].run
-    ]
-    by_schedule = {schedule.pk: schedule for schedule in schedules}
-    # No batch_size: on PostgreSQL one INSERT … SELECT FROM UNNEST takes them all.
-    ReportExecution.objects.bulk_create(executions, ignore_conflicts=True)
-    task_ids = [e.celery_task_id for e in executions if e.status == ExecutionStatus.QUEUED]
-    created = list(ReportExecution.objects.filter(celery_task_id__in=task_ids))
-    deliveries_plan(plan=[(e, by_schedule[e.schedule_id].delivery_targets.all()) for e in created])
-    for execution in created:
-        enqueue_on_commit(execution)
+    # Thousands of schedules share a few crons, zones and last slots: each plan is made once.
+    plans: dict[tuple, SlotPlan] = {}
     for schedule in schedules:
-        _schedule_advance(schedule, plans[schedule.pk].last, now)
+        if _plan_key(schedule) not in plans:
+            plans[_plan_key(schedule)] = _slot_plan(schedule, now)
+    asked = _Asked()
+    executions = [
+        _execution_for_slot(schedule, slot, asked)
+        for schedule in schedules
+        for slot in plans[_plan_key(schedule)].run
+    ]
+    # A slot that already has its execution is skipped; the others get their ids from one query.
+    instances_insert_new(executions)
+    task_ids = [e.celery_task_id for e in executions if e.status == ExecutionStatus.QUEUED]
+    stored = dict(
+        ReportExecution.objects.filter(celery_task_id__in=task_ids).values_list(
+            "celery_task_id", "pk"
+        )
+    )
+    created = [e for e in executions if e.celery_task_id in stored]
+    for execution in created:
+        execution.pk, execution._state.adding = stored[execution.celery_task_id], False
+    targets = _schedule_target_ids([schedule.pk for schedule in schedules])
+    deliveries_plan_ids(pairs=[(e.pk, t) for e in created for t in targets[e.schedule_id]])
+    enqueue_on_commit(*created)
+    next_runs: dict[tuple, datetime | None] = {}
+    for schedule in schedules:
+        _schedule_advance(schedule, plans[_plan_key(schedule)].last, now, next_runs)
     _schedules_store_slots(schedules)
     return created
+
+
+def _schedule_target_ids(schedule_ids: list[int]) -> dict[int, list[int]]:
+    through = ReportSchedule.delivery_targets.through
+    links = through.objects.filter(reportschedule_id__in=schedule_ids)
+    targets: dict[int, list[int]] = {pk: [] for pk in schedule_ids}
+    for schedule_id, target_id in links.values_list("reportschedule_id", "deliverytarget_id"):
+        targets[schedule_id].append(target_id)
+    return targets
+
+
+def _plan_key(schedule: ReportSchedule) -> tuple:
+    """What a schedule's slot plan depends on."""
+    return (
+        schedule.cron, schedule.time_zone, schedule.catch_up, schedule.start_date,
+        schedule.end_date, schedule.last_slot_at or schedule.created_at,
+    )  # fmt: skip
 
 
 def _schedules_store_slots(schedules: list[ReportSchedule]) -> None:
@@ -375,13 +407,29 @@ def _slot_bounds(schedule: ReportSchedule, now: datetime) -> tuple[datetime, dat
     return after, now
 
 
-def _schedule_advance(schedule: ReportSchedule, last: datetime | None, now: datetime) -> None:
+def _schedule_advance(
+    schedule: ReportSchedule, last: datetime | None, now: datetime, next_runs: dict[tuple, Any]
+) -> None:
+    """Past its latest slot; `next_runs` keeps the next slots already found in this pass."""
     if last and (schedule.last_slot_at is None or last > schedule.last_slot_at):
         schedule.last_slot_at = last
-    schedule.next_run_at = schedule_next_run(schedule, after=max(now, schedule.last_slot_at or now))
+    after = max(now, schedule.last_slot_at or now)
+    key = (schedule.cron, schedule.time_zone, schedule.start_date, schedule.end_date, after)
+    if key not in next_runs:
+        next_runs[key] = schedule_next_run(schedule, after=after)
+    schedule.next_run_at = next_runs[key]
 
 
-def _execution_for_slot(schedule: ReportSchedule, slot: datetime) -> ReportExecution:
+@dataclass
+class _Asked:
+    """Answers one pass needs once, not once per schedule: may an owner run a template
+    (owner id, template id), and a slot's parameters (template, parameters, slot, zone)."""
+
+    runnable: dict[tuple, bool] = field(default_factory=dict)
+    parameters: dict[tuple, tuple[dict[str, Any], str]] = field(default_factory=dict)
+
+
+def _execution_for_slot(schedule: ReportSchedule, slot: datetime, asked: _Asked) -> ReportExecution:
     """A queued execution for the slot, or a failed one saying why its parameters did not fit."""
     template = schedule.template
     execution = ReportExecution(
@@ -394,22 +442,30 @@ def _execution_for_slot(schedule: ReportSchedule, slot: datetime) -> ReportExecu
         celery_task_id=str(uuid.uuid4()),
         output_formats=schedule.output_formats or template.output_formats,
     )
-    resolved = parameters_resolve(schedule.parameters, slot=slot, time_zone=schedule.time_zone)
-    execution.parameters = resolved
-    if schedule.owner_id and not template_runnable(template=template, user=schedule.owner):
+    key = (template.pk, json.dumps(schedule.parameters, sort_keys=True), slot, schedule.time_zone)
+    if key not in asked.parameters:
+        asked.parameters[key] = _slot_parameters(schedule, slot)
+    execution.parameters, error = asked.parameters[key]
+    if schedule.owner_id and (schedule.owner_id, template.pk) not in asked.runnable:
+        asked.runnable[schedule.owner_id, template.pk] = template_runnable(
+            template=template, user=schedule.owner
+        )
+    if schedule.owner_id and not asked.runnable[schedule.owner_id, template.pk]:
         # The template's run_role was raised above its owner's role after it was scheduled.
-        _execution_refuse(execution, f"The schedule's owner may no longer run this template "
-                                     f"(it needs the {template.run_role} role).")  # fmt: skip
-        return execution
-    try:
-        execution.parameters = parameters_validate(
-            schema=template.parameters_schema, values=resolved
-        )
-    except ApplicationError as error:
-        _execution_refuse(
-            execution, f"{error.message} {json.dumps(error.errors.get('parameters', {}))}"
-        )
+        error = (f"The schedule's owner may no longer run this template "
+                 f"(it needs the {template.run_role} role).")  # fmt: skip
+    if error:
+        _execution_refuse(execution, error)
     return execution
+
+
+def _slot_parameters(schedule: ReportSchedule, slot: datetime) -> tuple[dict[str, Any], str]:
+    """The schedule's parameters resolved for the slot, validated; or why they do not fit."""
+    resolved = parameters_resolve(schedule.parameters, slot=slot, time_zone=schedule.time_zone)
+    try:
+        return parameters_validate(schema=schedule.template.parameters_schema, values=resolved), ""
+    except ApplicationError as error:
+        return resolved, f"{error.message} {json.dumps(error.errors.get('parameters', {}))}"
 
 
 def _execution_refuse(execution: ReportExecution, error: str) -> None:
