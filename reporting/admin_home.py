@@ -33,7 +33,7 @@ class AdminHome:
 def admin_home_get(*, user: AbstractBaseUser, now: datetime) -> AdminHome:
     organizations = organizations_administered(user=user)
     if not (user.is_active and user.is_staff) or not organizations.exists():
-        return AdminHome(dashboard_url=_dashboard_url())
+        return AdminHome()
     since = now - FAILED_WINDOW
     failed_runs = executions_failed_since(organizations=organizations, since=since)
     failed_deliveries = deliveries_failed_since(organizations=organizations, since=since)
