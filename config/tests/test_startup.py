@@ -3,6 +3,7 @@ tasks and the run_report command load no heavy library; each loads in the code p
 it. Each check runs in a fresh interpreter, since this test process has loaded everything."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,7 @@ def modules_after(code: str) -> set[str]:
     completed = subprocess.run(
         [sys.executable, "-c", START_UP + code + report],
         cwd=PROJECT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
         capture_output=True,
         text=True,
         check=False,
