@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 # Exception classes by dotted name, matched against an exception's class and its bases: named,
-# not imported, so a process on SQLite and the file cache never loads psycopg2 or redis for them.
+# not imported, so telling an outage loads no client (redis, psycopg2) the process does not use.
 OUTAGE_ERRORS: dict[str, frozenset[str]] = {
     # Django wraps the driver's errors, but not those raised outside its cursor and connect.
     "database": frozenset(
