@@ -233,6 +233,9 @@ def _chart_view(
 
 def _cell_formatter(column: Column, time_zone: ZoneInfo) -> Callable[[Any], str]:
     format_value = _FORMATS.get(column.type, str)
+    if column.type == "number" and column.scale is not None:
+        scaled = f"{{:.{column.scale}f}}".format
+        return lambda value: "" if value is None else scaled(value)
     if column.type == "datetime":
         return lambda value: (
             "" if value is None else f"{value.astimezone(time_zone):%Y-%m-%d %H:%M:%S}"
