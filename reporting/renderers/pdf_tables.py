@@ -24,6 +24,7 @@ all-WeasyPrint path.
 """
 
 import copy
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -483,6 +484,7 @@ def _draw(
     first = tables[0].look
     assert first is not None
     canvas = Canvas(str(path), pageCompression=1, initialFontName=first.odd.cells[0].font)
+    canvas.setPageCallBack(lambda number: _compress_last_page(canvas))
     drawn = 0
     for part in tables:
         part.drawn_from = drawn
@@ -498,6 +500,18 @@ def _draw(
                 canvas.showPage()
                 drawn += 1
     canvas.save()
+
+
+def _compress_last_page(canvas: "Canvas") -> None:
+    """ReportLab keeps each page's content as text until it writes the file, about 20 kB a
+    page of a table: compressed as each page ends, a long table's pages take a fifth of that."""
+    from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream
+
+    page = canvas._doc.Pages.pages[-1]
+    if page.stream:
+        filters = PDFDictionary({"Filter": PDFName("FlateDecode")})
+        page.Contents = PDFStream(filters, zlib.compress(page.stream.encode("utf-8")))
+        page.stream = None
 
 
 def _draw_table(
