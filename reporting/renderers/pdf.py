@@ -44,7 +44,7 @@ from pypdf import PdfReader, PdfWriter
 
 from reporting.renderers import register
 from reporting.renderers.layout import STATIC_ROOT, render_layout
-from reporting.renderers.pdf_tables import FastPathRefused, render_fast
+from reporting.renderers.pdf_fast import FastPathRefused, render_fast
 from reporting.tables import ReportDocument
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# Tables of this many shown rows or more are drawn by ReportLab (pdf_tables.py). Measured with
-# bench/pdf.py --threshold (README "PDF outputs"): from about 100 rows the fast path is faster.
+# Tables of this many shown rows or more are drawn by ReportLab (pdf_fast/). Measured with
+# bench/pdf.py --threshold (README "Long PDF tables"): from 100 rows the fast path is faster.
 FAST_ROWS = 100
 CHUNK_ROWS = 400  # ~9 pages: a worker stays near 125 MB
 WORKERS = 2
@@ -321,30 +321,6 @@ def _first_row(page: "Page") -> int | None:
         int(name.removeprefix(ROW_ANCHOR)) for name in page.anchors if name.startswith(ROW_ANCHOR)
     ]
     return min(rows, default=None)
-
-
-def join_parts(parts: list[Any], drawn: Path, document: ReportDocument, out: BinaryIO) -> None:
-    """The fast path's parts (pdf_tables._Part) joined: each WeasyPrint page gets its page of
-    margin boxes from the ReportLab file `drawn`; a table's pages come from that file, its first
-    drawn over the page before it."""
-    writer = PdfWriter()
-    reader = PdfReader(drawn)
-    for part in parts:
-        start = len(writer.pages)
-        if part.table is None:
-            writer.append(part.path)
-            for offset, page in enumerate(writer.pages[start:]):
-                page.merge_page(reader.pages[part.drawn_from + offset])
-                page.compress_content_streams()
-            continue
-        writer.pages[-1].merge_page(reader.pages[part.drawn_from])
-        writer.pages[-1].compress_content_streams()
-        if part.pages:
-            writer.append(reader, pages=(part.drawn_from + 1, part.drawn_from + 1 + part.pages))
-    writer.add_metadata(
-        {"/Title": document.title, "/Author": document.branding.name, "/Creator": "Reporting Hub"}
-    )
-    writer.write(out)
 
 
 def _join(paths: list[Path], stamp: Path, document: ReportDocument, out: BinaryIO) -> None:
