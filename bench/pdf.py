@@ -11,9 +11,9 @@ and 1.5 GB, 100,000 rows would take hours); `reportlab`, a bare platypus LongTab
 rows' text with a repeated header row, in memory as LongTable needs them. Runs are interleaved
 round by round; each prints the minimum and median wall time and the largest peak RSS of the
 whole process tree (sampled every 50 ms from outside) and of the rendering process alone
-(getrusage). The tree's peak includes a moment that is not the renderer's: importing WeasyPrint
-makes cffi run ldconfig, gcc and ld through ctypes.util.find_library for library names that do
-not exist on Linux, and /proc shows such a child with its parent's RSS until it execs. Goals
+(getrusage). Importing WeasyPrint makes cffi run ldconfig, gcc and ld (ctypes.util.find_library,
+for library names that do not exist on Linux); until such a child execs, /proc shows it with its
+parent's RSS, which is the parent's own memory: the tree's sum counts it once. Goals
 (issue 14): 10,000 rows at most 1.5x the bare ReportLab time; 100,000 rows under 60 s; whole-tree
 peak RSS at most 250 MB at 10,000 and 100,000 rows.
 
@@ -292,17 +292,25 @@ class TreeSampler(threading.Thread):
 
 
 def tree_rss_kb(pid: int) -> int:
-    total, pending = 0, [pid]
+    """The summed RSS of a process and its descendants. A child whose memory figures are its
+    parent's is a fork that has not exec'd yet (subprocess uses vfork: it is the parent's own
+    memory), so it is counted once."""
+    total, pending = 0, [(pid, ())]
     while pending:
-        process = pending.pop()
+        process, parent_sizes = pending.pop()
         try:
             status = Path(f"/proc/{process}/status").read_text()
-            for task in Path(f"/proc/{process}/task").iterdir():
-                pending.extend(int(child) for child in (task / "children").read_text().split())
+            children = [
+                int(child)
+                for task in Path(f"/proc/{process}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
         except (FileNotFoundError, ProcessLookupError):
             continue
-        found = re.search(r"VmRSS:\s+(\d+)", status)
-        total += int(found.group(1)) if found else 0
+        sizes = tuple(re.findall(r"(?:VmSize|VmRSS):\s+(\d+)", status))
+        if len(sizes) == 2 and sizes != parent_sizes:
+            total += int(sizes[1])
+        pending.extend((child, sizes) for child in children)
     return total
 
 
