@@ -1,7 +1,7 @@
 """What WeasyPrint measures for the fast path: a long table's look, the page margin boxes,
 and the TrueType files of their fonts, registered with ReportLab."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,7 +162,7 @@ def table_look(page: "Page", table_id: str) -> TableLook:
         first_top=table.position_y * PX,
         x=header.position_x * PX,
         width=header.width * PX,
-        header=_row_look(header),
+        header=_header_look(header),
         odd=_row_look(odd),
         even=_row_look(even),
     )
@@ -185,6 +185,19 @@ def _row_look(row: Any) -> RowLook:
         background=_colour(row.style["background_color"]),
         cells=[_cell_look(cell) for cell in row.children],
     )
+
+
+def _header_look(row: Any) -> RowLook:
+    """The header row's look; a header cell whose text WeasyPrint fitted is never clipped
+    (ReportLab's widths, without kerning, come out a little wider than Pango's)."""
+    from weasyprint.formatting_structure.boxes import TextBox
+
+    look = _row_look(row)
+    cells = []
+    for box, cell in zip(row.children, look.cells, strict=True):
+        width = sum(text.width for text in box.descendants() if isinstance(text, TextBox))
+        cells.append(replace(cell, clip=cell.clip and width > box.width))
+    return replace(look, cells=cells)
 
 
 def _cell_look(cell: Any) -> CellLook:
