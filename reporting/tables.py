@@ -217,5 +217,7 @@ class ReportDocument:
     tables: list[SpooledTable]
     charts: list[Chart] = field(default_factory=list)
     layout: str | None = None  # Django template source for HTML/PDF; None: the default layout
-    pdf_max_rows: int = 200_000  # rows per table shown in PDF and HTML
+    pdf_max_rows: int = 200_000  # rows per table shown in PDF
+    # HTML is one page built in memory and opened whole in a browser: it keeps its own, lower cap.
+    html_max_rows: int = 10_000
     csv_formula_escaping: bool = True  # CSV: a `'` before formula-leading text cells

@@ -364,6 +364,16 @@ def test_html_is_a_standalone_page_with_rows_cut_notice_and_charts(tmp_path: Pat
     assert "#7a1f5c" in page  # the organisation's colour
 
 
+def test_html_keeps_its_own_lower_row_cap_and_says_so(tmp_path: Path) -> None:
+    table = spooled(tmp_path, "sales", SALES_COLUMNS, sales_rows(80))
+
+    page = render_html(report([table], pdf_max_rows=70, html_max_rows=30))
+
+    assert "<td>Customer 00029</td>" in page
+    assert "Customer 00030" not in page
+    assert "Showing the first 30 of 80 rows; the CSV and XLSX outputs hold every row." in page
+
+
 def test_html_escapes_data_and_refuses_a_colour_that_is_not_one(tmp_path: Path) -> None:
     table = spooled(tmp_path, "notes", [Column("note")], [["<script>alert(1)</script>"]])
     branding = Branding(name="A & B <Ltd>", colour="red; } h1 { color: lime")
