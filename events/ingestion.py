@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Organization
 from config.errors import ApplicationError
+from config.request_limits import json_depth_exceeds
 from events.copy_insert import insert_new
 
 Problems = list[tuple[str, str]]
@@ -211,17 +212,8 @@ _json_encode = msgspec.json.Encoder().encode
 def json_bounds_check(value: dict | list) -> None:
     """Depth first, without recursion: a deep value must not exhaust the stack here. The size
     is the value's compact UTF-8 JSON."""
-    level, depth = [value], 1
-    while level:
-        if depth > JSON_MAX_DEPTH:
-            raise ValueRefused(f"At most {JSON_MAX_DEPTH} levels of nested objects and lists.")
-        level = [
-            child
-            for item in level
-            for child in (item.values() if isinstance(item, dict) else item)
-            if isinstance(child, dict | list)
-        ]
-        depth += 1
+    if json_depth_exceeds(value, JSON_MAX_DEPTH):
+        raise ValueRefused(f"At most {JSON_MAX_DEPTH} levels of nested objects and lists.")
     if len(_json_encode(value)) > JSON_MAX_BYTES:
         raise ValueRefused(_JSON_TOO_LARGE, too_large=True)
 
@@ -373,7 +365,7 @@ def _instances(table: Table, organization: Organization, rows) -> list[models.Mo
 
 
 def _key(table: Table, row: dict[str, Any]) -> tuple:
-    return tuple(row.get(name) for name in table.key)
+    return tuple(map(row.get, table.key))
 
 
 def _known_keys(table: Table, organization: Organization, rows: list[dict]) -> set[tuple]:
