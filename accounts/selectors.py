@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models import Q, QuerySet
 
 from accounts.models import Membership, Organization, Role
 from config.errors import ApplicationError
@@ -29,40 +29,25 @@ def organizations_for_user(*, user: AbstractBaseUser) -> QuerySet[Organization]:
 
 
 def organization_role(*, user: AbstractBaseUser, organization: Organization) -> Role | None:
-    if user_is_super_admin(user=user):
+    """The user's role in the organisation; super_admin for a super admin (user_is_super_admin).
+    One query: every API request asks."""
+    if user.is_superuser:
         return Role.SUPER_ADMIN
-    role = (
-        Membership.objects.filter(user=user, organization=organization)
-        .values_list("role", flat=True)
-        .first()
-    )
-    return Role(role) if role else None
+    roles = set(
+        Membership.objects.filter(
+            Q(organization=organization) | Q(role=Role.SUPER_ADMIN), user=user
+        ).values_list("role", flat=True)
+    )  # the role here, and super_admin when the user is one anywhere
+    if Role.SUPER_ADMIN in roles:
+        return Role.SUPER_ADMIN
+    return Role(roles.pop()) if roles else None
 
 
-def _organization_with_roles(*, user: AbstractBaseUser, reference: str) -> Organization | None:
-    """The organisation a reference names (its id, else its slug), with the user's role in it
-    and whether they are a super_admin anywhere: one query, as every API request asks it."""
+def _find_organization(reference: str) -> Organization | None:
     try:
-        by_id = uuid.UUID(reference)
-    except ValueError:
-        by_id = None
-    memberships = Membership.objects.filter(user=user)
-    found = Organization.objects.annotate(
-        member_role=Subquery(memberships.filter(organization=OuterRef("pk")).values("role")[:1]),
-        super_admin_anywhere=Exists(memberships.filter(role=Role.SUPER_ADMIN)),
-    )
-    if by_id is None:
-        return found.filter(slug=reference).first()
-    # An id names the organisation before a slug that looks like one.
-    by_id_first = Case(When(pk=by_id, then=0), default=1)
-    return found.filter(Q(pk=by_id) | Q(slug=reference)).order_by(by_id_first).first()
-
-
-def _role(user: AbstractBaseUser, organization: Organization) -> Role | None:
-    """organization_role from what _organization_with_roles read."""
-    if user.is_superuser or organization.super_admin_anywhere:
-        return Role.SUPER_ADMIN
-    return Role(organization.member_role) if organization.member_role else None
+        return Organization.objects.get(pk=uuid.UUID(reference))
+    except (ValueError, Organization.DoesNotExist):
+        return Organization.objects.filter(slug=reference).first()
 
 
 def organization_context_for_user(
@@ -74,8 +59,8 @@ def organization_context_for_user(
     listing the choices. Naming one the caller is not a member of is a 403, existing or not.
     """
     if requested:
-        organization = _organization_with_roles(user=user, reference=requested.strip())
-        role = organization and _role(user, organization)
+        organization = _find_organization(requested.strip())
+        role = organization and organization_role(user=user, organization=organization)
         if not role:
             raise PermissionDenied(f"You are not a member of the organisation {requested!r}.")
         return OrganizationContext(organization, role)
