@@ -212,7 +212,10 @@ _json_encode = msgspec.json.Encoder().encode
 def json_bounds_check(value: dict | list) -> None:
     """Depth first, without recursion: a deep value must not exhaust the stack here. The size
     is the value's compact UTF-8 JSON."""
-    if json_depth_exceeds(value, JSON_MAX_DEPTH):
+    # Most values are flat: only the containers inside are walked (as deep as the value is).
+    inner = [v for v in (value.values() if isinstance(value, dict) else value)
+             if isinstance(v, dict | list)]  # fmt: skip
+    if inner and json_depth_exceeds(inner, JSON_MAX_DEPTH):
         raise ValueRefused(f"At most {JSON_MAX_DEPTH} levels of nested objects and lists.")
     if len(_json_encode(value)) > JSON_MAX_BYTES:
         raise ValueRefused(_JSON_TOO_LARGE, too_large=True)
