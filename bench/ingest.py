@@ -551,7 +551,7 @@ def sections_time(organization: Any, batch: int) -> None:
     steps = {  # name: (what the clock does not cover, what it does)
         "decoding the body (the API's JSON parser)": (encoded, parse),
         "validation (_values per event)": (None, validate),
-        "validation + insert of the new rows (COPY, ON CONFLICT)": (None, insert),
+        "validation + insert of the new rows (COPY; staging table on a conflict)": (None, insert),
         "validation + data_received (dirty days, cache bump)": (None, mark),
         "events_ingest, the whole service": (None, ingest),
     }
