@@ -300,7 +300,15 @@ def report_output_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def live_worker(redis_url, transactional_db, report_output_dir):
+def delivery_root(settings, tmp_path) -> Path:
+    """Local-folder deliveries of this test go to a temporary folder (the live worker's too)."""
+    root = tmp_path / "deliveries"
+    settings.DELIVERY_STORAGE_ROOTS = [root]
+    return root
+
+
+@pytest.fixture
+def live_worker(redis_url, transactional_db, report_output_dir, delivery_root):
     """A real worker process on the test database and Redis, consuming the default queue.
 
     Only on PostgreSQL: a second process cannot see SQLite's in-memory test database.
@@ -327,6 +335,7 @@ def live_worker(redis_url, transactional_db, report_output_dir):
         extra_env={
             "DATABASE_URL": database_url,
             "REPORT_OUTPUT_DIR": str(report_output_dir),
+            "DELIVERY_STORAGE_ROOTS": str(delivery_root),
         },
         queue=app.conf.task_default_queue,
         pool="prefork",  # as in production: tasks run in daemonic child processes

@@ -30,7 +30,7 @@ class SingleObjectSchema(OrganizationAutoSchema):
         return False
 
 
-# The body config.errors.api_exception_handler (and config.request_limits) answer with.
+# The body config.api_errors.api_exception_handler (and config.request_limits) answer with.
 ERROR_SCHEMA = {
     "type": "object",
     "description": "`detail` says what went wrong; a 400 also names each field the request got "

@@ -8,6 +8,7 @@ superusers); another organisation is a 404, a user who administers none gets a 4
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -20,6 +21,7 @@ from accounts.models import Organization
 from accounts.selectors import organizations_administered
 from analytics.cache import organization_today
 from analytics.models import AnalyticsReportRequest
+from analytics.ranges import RangeError, range_resolve
 from analytics.sections import PERIODS
 
 
@@ -41,8 +43,30 @@ RANGE_PRESETS: dict[str, tuple[str, Callable[[date], tuple[date, date]]]] = {
     "last_month": ("Last month", _last_month),
     "this_year": ("This year", lambda today: (today.replace(month=1, day=1), today)),
 }
+CUSTOM_RANGE = "custom"
 DEFAULT_RANGE = "last_30"
 DEFAULT_PERIOD = "daily"
+TEMPLATE = "admin/analytics/dashboard.html"
+# The page's sections in order; those that are an analytics report type get its buttons.
+SECTIONS = ("usage", "equipment", "inventory", "projects", "revenue")
+
+
+def _day(value: str | None, name: str) -> date:
+    try:
+        return date.fromisoformat(value or "")
+    except ValueError:
+        raise RangeError(name, f"Enter the {name} date as YYYY-MM-DD.") from None
+
+
+def dashboard_range(*, organization: Organization, query: dict[str, str]) -> tuple[str, date, date]:
+    """The range the URL asks for: a preset (an unknown one is the default) or
+    `range=custom&start=…&end=…`, refused with RangeError by the API's own rule."""
+    selected = query.get("range")
+    if selected == CUSTOM_RANGE:
+        start, end = _day(query.get("start"), "start"), _day(query.get("end"), "end")
+        return (selected, *range_resolve(organization=organization, start_date=start, end_date=end))
+    selected = selected if selected in RANGE_PRESETS else DEFAULT_RANGE
+    return (selected, *RANGE_PRESETS[selected][1](organization_today(organization)))
 
 
 def dashboard_organization(request: HttpRequest) -> tuple[Organization, list[Organization]]:
@@ -65,39 +89,76 @@ def previous_range(start: date, end: date) -> tuple[date, date]:
     return start - length, start - timedelta(days=1)
 
 
-def analytics_dashboard(request: HttpRequest) -> TemplateResponse:
-    organization, choices = dashboard_organization(request)
-    preset = request.GET.get("range")
-    preset = preset if preset in RANGE_PRESETS else DEFAULT_RANGE
-    period = request.GET.get("period")
-    period = period if period in PERIODS else DEFAULT_PERIOD
-    start, end = RANGE_PRESETS[preset][1](organization_today(organization))
+def _dashboard_config(request: HttpRequest, organization: Organization, start: date, end: date):
     previous_start, previous_end = previous_range(start, end)
-    config = {
+    return {
         "organization": organization.slug,
         "time_zone": organization.time_zone,
         "start_date": start.isoformat(),
         "end_date": end.isoformat(),
         "previous_start_date": previous_start.isoformat(),
         "previous_end_date": previous_end.isoformat(),
-        "period": period,
         "overview_url": reverse("analytics-overview"),
         "dashboard_url": reverse("analytics-dashboard"),
         "report_request_url": reverse("analytics-report-request-report"),
         # The reports are asked for with a POST through the session: DRF checks this token.
         "csrf_token": get_token(request),
     }
+
+
+def analytics_dashboard(request: HttpRequest) -> TemplateResponse:
+    organization, choices = dashboard_organization(request)
+    period = request.GET.get("period")
+    period = period if period in PERIODS else DEFAULT_PERIOD
+    report_types = set(AnalyticsReportRequest.ReportType.values)
     context = {
         **admin.site.each_context(request),
         "title": "Analytics dashboard",
         "organization": organization,
         "organizations": choices,
-        "range_choices": [(key, label) for key, (label, _) in RANGE_PRESETS.items()],
+        "range_choices": [(key, label) for key, (label, _) in RANGE_PRESETS.items()]
+        + [(CUSTOM_RANGE, "Custom range")],
         "period_choices": [(name, name.capitalize()) for name in PERIODS],
-        "report_types": AnalyticsReportRequest.ReportType.choices,
-        "report_formats": ["xlsx", "pdf"],
-        "selected_range": preset,
         "selected_period": period,
-        "dashboard_config": config,
+        "sections": [
+            {"key": key, "title": key.capitalize(), "has_report": key in report_types}
+            for key in SECTIONS
+        ],
+        "report_formats": ["xlsx", "pdf"],
     }
-    return TemplateResponse(request, "admin/analytics/dashboard.html", context)
+    try:
+        selected, start, end = dashboard_range(organization=organization, query=request.GET)
+    except RangeError as error:
+        context |= {
+            "selected_range": CUSTOM_RANGE,
+            "start": request.GET.get("start", ""),
+            "end": request.GET.get("end", ""),
+            "range_error": f"This range cannot be shown. {error.reason}",
+        }
+        return TemplateResponse(request, TEMPLATE, context, status=400)
+    context |= {
+        "selected_range": selected,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "dashboard_config": {
+            **_dashboard_config(request, organization, start, end),
+            "period": period,
+        },
+    }
+    return TemplateResponse(request, TEMPLATE, context)
+
+
+def dashboard_nav_entry(request: HttpRequest) -> dict[str, Any] | None:
+    """The dashboard as a row of the admin's app lists (home, sidebar, the Analytics app page),
+    shaped as Django's own model rows; None for users who may not open it."""
+    user = request.user
+    if not (user.is_active and user.is_staff) or not organizations_administered(user=user).exists():
+        return None
+    return {
+        "name": "Dashboard",
+        "object_name": "Dashboard",
+        "admin_url": reverse("admin-analytics-dashboard"),
+        "add_url": None,
+        "view_only": True,
+        "perms": {"view": True},
+    }

@@ -28,7 +28,7 @@ def range_resolve(
     end = end_date or organization_today(organization)
     start = start_date or range_default_start(end)
     if start > end:
-        raise RangeError("start_date", "Not after end_date.")
+        raise RangeError("start_date", "The start date is after the end date.")
     if (end - start).days >= MAX_RANGE_DAYS:
         raise RangeError("start_date", f"A range holds at most {MAX_RANGE_DAYS} days.")
     return start, end

@@ -88,6 +88,14 @@ class PeakHourSerializer(serializers.Serializer):
     events = serializers.IntegerField()
 
 
+class WeekdayHourSerializer(serializers.Serializer):
+    weekday = serializers.IntegerField(
+        min_value=0, max_value=6, help_text="Local weekday, 0 is Monday"
+    )
+    hour = serializers.IntegerField(min_value=0, max_value=23, help_text="Local hour of the day")
+    events = serializers.IntegerField()
+
+
 class LoginPatternSerializer(serializers.Serializer):
     weekday = serializers.IntegerField(min_value=0, max_value=6, help_text="0 is Monday")
     logins = serializers.IntegerField()
@@ -100,6 +108,9 @@ class UsageSectionSerializer(serializers.Serializer):
     events_by_category = _counts("Events by event_category over the range")
     peak_hours = PeakHourSerializer(many=True, help_text="24 rows, hours 0 to 23")
     peak_hour = serializers.IntegerField(allow_null=True, help_text="The busiest local hour")
+    peak_hours_by_weekday = WeekdayHourSerializer(
+        many=True, help_text="168 rows: weekday 0 (Monday) to 6, each with hours 0 to 23"
+    )
     login_patterns = LoginPatternSerializer(many=True, help_text="7 rows, Monday first")
     series = UsagePeriodSerializer(many=True)
 

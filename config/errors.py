@@ -1,10 +1,9 @@
-"""One application error type for mistakes a user can fix, turned into a 400 by the API."""
+"""One application error type for mistakes a user can fix, turned into a 400 by the API
+(config.api_errors)."""
 
 from typing import Any
 
 from rest_framework import status
-from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 
 class ApplicationError(Exception):
@@ -22,9 +21,3 @@ class ConflictError(ApplicationError):
     """The request is fine but the object's state does not allow it now (409)."""
 
     status_code = status.HTTP_409_CONFLICT
-
-
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, ApplicationError):
-        return Response({"detail": exc.message, **exc.errors}, status=exc.status_code)
-    return exception_handler(exc, context)

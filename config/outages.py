@@ -15,28 +15,35 @@ and the worker's line for a task that failed on an outage too.
 import logging
 import sys
 
-import kombu.exceptions
-import psycopg2
-import redis.exceptions
-from django import db
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-OUTAGE_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
+# Exception classes by dotted name, matched against an exception's class and its bases: named,
+# not imported, so telling an outage loads no client (redis, psycopg2) the process does not use.
+OUTAGE_ERRORS: dict[str, frozenset[str]] = {
     # Django wraps the driver's errors, but not those raised outside its cursor and connect.
-    "database": (db.OperationalError, db.InterfaceError, psycopg2.OperationalError),
-    "cache": (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+    "database": frozenset(
+        {
+            "django.db.utils.OperationalError",
+            "django.db.utils.InterfaceError",
+            "psycopg2.OperationalError",
+        }
+    ),
+    "cache": frozenset({"redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError"}),
     # kombu raises this for every transport (Redis, RabbitMQ) once its publish retries give up.
-    "broker": (kombu.exceptions.OperationalError,),
+    "broker": frozenset({"kombu.exceptions.OperationalError"}),
 }
 SERVICE_NAMES = {"database": "The database", "cache": "The cache", "broker": "The message broker"}
 
 
 def outage_service(exc: BaseException | None) -> str | None:
     """The service whose unavailability `exc` is ("database", "cache", "broker"), else None."""
+    if exc is None:
+        return None
+    classes = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
     for service, errors in OUTAGE_ERRORS.items():
-        if isinstance(exc, errors):
+        if classes & errors:
             return service
     return None
 

@@ -59,6 +59,3 @@ urlpatterns = [
 
 # Database, cache or broker unavailable: a 503 naming it instead of the 500 page.
 handler500 = "config.outages.server_error"
-
-admin.site.site_header = "Reporting Hub"
-admin.site.site_title = "Reporting Hub"

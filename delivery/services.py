@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -42,6 +42,7 @@ from delivery.models import (
     DeliveryStatus,
     DeliveryTarget,
 )
+from events.copy_insert import instances_insert_new
 from reporting.links import output_link
 from reporting.models import ReportExecution, ReportOutput, report_storage
 from reporting.services.search_sync import search_sync_on_commit
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # Waits after attempts 1 to 5: the sixth and last attempt comes about 6.6 hours after the first.
 RETRY_DELAYS = (60, 5 * 60, 30 * 60, 2 * 3600, 4 * 3600)
+SWITCHED_OFF = "Not sent: the delivery target is switched off."
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -151,6 +153,15 @@ def target_validate(target: DeliveryTarget) -> None:
         raise ApplicationError("A target with this name exists.", errors={"name": ["In use."]})
 
 
+def targets_validate(*, organization_id: int, targets: Iterable[DeliveryTarget]) -> None:
+    """A report is delivered only to its own organisation's targets, whichever door chose them."""
+    if any(target.organization_id != organization_id for target in targets):
+        raise ApplicationError(
+            "The delivery targets are not valid.",
+            errors={"delivery_targets": ["Choose targets of the report's own organisation."]},
+        )
+
+
 def target_public_config(target: DeliveryTarget) -> dict[str, Any]:
     return get_channel(target.kind).config_public(target.config)
 
@@ -177,9 +188,7 @@ def deliveries_plan(*, plan: Iterable[tuple[ReportExecution, Iterable[DeliveryTa
 
 def deliveries_plan_ids(*, pairs: Iterable[tuple[int, int]]) -> None:
     """deliveries_plan by (execution id, target id)."""
-    Delivery.objects.bulk_create(
-        [Delivery(execution_id=e, target_id=t) for e, t in pairs], ignore_conflicts=True
-    )
+    instances_insert_new([Delivery(execution_id=e, target_id=t) for e, t in pairs])
 
 
 def deliveries_start(*, execution: ReportExecution) -> None:
@@ -191,10 +200,19 @@ def deliveries_start(*, execution: ReportExecution) -> None:
         )
         return
     pending = Delivery.objects.filter(execution=execution, status=DeliveryStatus.PENDING)
+    _skip_switched_off(pending)
     now = timezone.now()
     pending.update(next_attempt_at=now, enqueued_at=now)
     for pk in pending.values_list("pk", flat=True):
         transaction.on_commit(lambda pk=pk: _send(pk))
+
+
+def _skip_switched_off(pending: QuerySet[Delivery]) -> int:
+    """A target switched off (`enabled` unticked) receives nothing: its pending deliveries end
+    `skipped`, saying so, and can be sent with Redeliver once it is on again."""
+    return pending.filter(target__enabled=False).update(
+        status=DeliveryStatus.SKIPPED, last_error=SWITCHED_OFF, next_attempt_at=None
+    )
 
 
 def deliveries_settle(*, execution_ids: list[int], reason: str) -> int:
@@ -255,6 +273,8 @@ def delivery_attempt(*, delivery_pk: int, now: datetime | None = None) -> Delive
     """One attempt, claimed so that two workers never send the same delivery at once. Every
     attempt leaves a DeliveryAttempt row, whatever its end (an unexpected error included)."""
     now = now or timezone.now()
+    if _skip_switched_off(Delivery.objects.filter(pk=delivery_pk, status=DeliveryStatus.PENDING)):
+        return None
     attempt = _attempt_claim(delivery_pk, now)
     if attempt is None:
         return None

@@ -235,13 +235,16 @@ class ReportTemplateAdmin(TenantScopedAdmin):
                     template=template,
                     parameters=form.parameters(),
                     output_formats=form.cleaned_data["output_formats"],
+                    delivery_targets=list(form.cleaned_data["delivery_targets"]),
                     requested_by=request.user,
                     trigger=Trigger.ADMIN,
                     client=ClientInfo.from_request(request),
                 )
             except ApplicationError as error:
-                for field, reasons in error.errors.get("parameters", {}).items():
-                    form.add_error(field if field in form.fields else None, reasons)
+                # A parameter's reasons go on its own field, as the form's clean puts them.
+                errors = {**error.errors, **error.errors.get("parameters", {})}
+                errors.pop("parameters", None)
+                _apply_errors(form, ApplicationError(error.message, errors=errors))
             else:
                 self.message_user(request, f"Execution {execution.pk} queued.", messages.SUCCESS)
                 return redirect("admin:reporting_reportexecution_change", execution.pk)

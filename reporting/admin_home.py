@@ -11,7 +11,12 @@ from django.urls import NoReverseMatch, reverse
 from accounts.selectors import organizations_administered
 from delivery.selectors import deliveries_failed_since
 from reporting.forms import slot_label
-from reporting.selectors import executions_failed_since, executions_recent, schedules_next
+from reporting.selectors import (
+    executions_failed_since,
+    executions_recent,
+    schedules_next,
+    templates_to_run,
+)
 from reporting.slots import time_zone_get
 
 FAILED_WINDOW = timedelta(days=7)
@@ -20,6 +25,7 @@ FAILED_SHOWN = 10
 
 @dataclass(frozen=True)
 class AdminHome:
+    to_run: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
     failed_runs: list[dict[str, Any]] = field(default_factory=list)
     failed_runs_count: int = 0
@@ -33,12 +39,13 @@ class AdminHome:
 def admin_home_get(*, user: AbstractBaseUser, now: datetime) -> AdminHome:
     organizations = organizations_administered(user=user)
     if not (user.is_active and user.is_staff) or not organizations.exists():
-        return AdminHome(dashboard_url=_dashboard_url())
+        return AdminHome()
     since = now - FAILED_WINDOW
     failed_runs = executions_failed_since(organizations=organizations, since=since)
     failed_deliveries = deliveries_failed_since(organizations=organizations, since=since)
     recent = executions_recent(organizations=organizations, user=user)
     return AdminHome(
+        to_run=[_template_row(t) for t in templates_to_run(organizations=organizations)],
         recent=[_execution_row(e, user) for e in recent],
         failed_runs=[_execution_row(e, user) for e in failed_runs[:FAILED_SHOWN]],
         failed_runs_count=failed_runs.count(),
@@ -61,6 +68,16 @@ def _dashboard_url() -> str:
 
 def _local(moment: datetime | None, time_zone: str) -> str:
     return slot_label(moment.astimezone(time_zone_get(time_zone))) if moment else ""
+
+
+def _template_row(template) -> dict[str, Any]:
+    return {
+        "url": reverse("admin:reporting_reporttemplate_change", args=[template.pk]),
+        "run_url": reverse("admin:reporting_reporttemplate_run", args=[template.pk]),
+        "name": template.name,
+        "organization": template.organization.name,
+        "formats": ", ".join(fmt.upper() for fmt in template.output_formats),
+    }
 
 
 def _execution_row(execution, user: AbstractBaseUser) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.functional import lazy
 
 from config.errors import ApplicationError
+from delivery.selectors import targets_for
 from reporting.parameters import parameters_validate
 from reporting.relative_dates import parameters_resolve
 from reporting.slots import time_zone_get
@@ -32,8 +33,9 @@ SCHEDULE_FORM_FIELDS = (
 CRON_HELP = (
     "Five fields: minute hour day-of-month month day-of-week (0-6 from Sunday, or SUN-SAT), "
     "in the schedule's time zone. Examples: 0 7 1 * * (the 1st at 07:00), 30 8 * * MON-FRI "
-    "(weekdays at 08:30), */15 * * * * (every 15 minutes). Filled in from the preset when one "
-    "is chosen."
+    "(weekdays at 08:30), */15 * * * * (every 15 minutes). When both day fields are set "
+    "(neither starts with *), a day matching either runs: 0 6 1 * 1 runs on the 1st and on "
+    "every Monday. Filled in from the preset when one is chosen."
 )
 
 
@@ -162,7 +164,8 @@ def _field_for(spec: dict[str, Any], required: bool) -> forms.Field:
 
 
 class RunReportForm(forms.Form):
-    """Built per template: its parameters, then the formats to produce."""
+    """Built per template: its parameters, the formats to produce, and where to deliver them
+    (the template's organisation's targets only, none by default)."""
 
     def __init__(self, *args, template, **kwargs):
         super().__init__(*args, **kwargs)
@@ -176,6 +179,18 @@ class RunReportForm(forms.Form):
             choices=[(f, f.upper()) for f in template.output_formats],
             initial=template.output_formats,
             widget=forms.CheckboxSelectMultiple,
+        )
+        targets = targets_for(organization=template.organization).filter(enabled=True)
+        targets = targets.order_by("name")
+        self.fields["delivery_targets"] = forms.ModelMultipleChoiceField(
+            queryset=targets,
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
+            help_text=(
+                "Where to deliver the outputs once the report is ready, as a schedule does."
+                if targets.exists()
+                else "None yet: add one under Delivery targets to have runs delivered."
+            ),
         )
 
     def clean(self) -> dict[str, Any]:
@@ -194,7 +209,7 @@ class RunReportForm(forms.Form):
         """Values as JSON: dates as ISO strings; empty optional fields left out."""
         values = {}
         for name, value in self.cleaned_data.items():
-            if name == "output_formats" or value in (None, ""):
+            if name in ("output_formats", "delivery_targets") or value in (None, ""):
                 continue
             values[name] = value.isoformat() if hasattr(value, "isoformat") else value
         return values

@@ -100,6 +100,14 @@ def access_log_for(*, organization: Organization) -> QuerySet[ReportAccessLog]:
 # --- the admin home: across the organisations a staff user administers -------------------------
 
 
+def templates_to_run(
+    *, organizations: QuerySet[Organization], limit: int = 12
+) -> list[ReportTemplate]:
+    """The organisations' templates, for their admins to run (an admin may run them all)."""
+    templates = ReportTemplate.objects.filter(organization__in=organizations)
+    return list(templates.order_by("name", "pk").select_related("organization")[:limit])
+
+
 def executions_recent(
     *, organizations: QuerySet[Organization], user: AbstractBaseUser, limit: int = 10
 ) -> list[ReportExecution]:

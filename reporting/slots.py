@@ -97,13 +97,44 @@ def cron_validate(expression: str) -> str:
 
 def cron_describe(expression: str) -> str:
     """The expression in words ("At 07:00, on day 1 of the month"), times on a 24-hour clock;
-    an empty text for one cron-descriptor cannot read."""
+    an empty text for one cron-descriptor cannot read.
+
+    cron-descriptor words two restricted day fields as if a day had to match both ("on day 1
+    of the month, only on Monday"); cron runs on either (see `days_either`), so there they are
+    joined by "and on": "At 06:00, on day 1 of the month and on every Monday"."""
     options = Options()
     options.use_24hour_time_format = True
     try:
-        return ExpressionDescriptor(expression, options).get_description()
+        descriptor = ExpressionDescriptor(expression, options)
+        if not days_either(expression):
+            return descriptor.get_description()
+        return _either_days_describe(descriptor, options)
     except (FormatException, ValueError, KeyError):
         return ""
+
+
+def days_either(expression: str) -> bool:
+    """Whether a day matching either day field runs: neither day-of-month nor day-of-week
+    starts with `*` (Debian cron's rule, and cronsim's); otherwise a day must match both."""
+    fields = expression.split()
+    return len(fields) == 5 and not fields[2].startswith("*") and not fields[4].startswith("*")
+
+
+def _either_days_describe(descriptor: ExpressionDescriptor, options: Options) -> str:
+    weekdays = descriptor.get_day_of_week_description().removeprefix(", ")
+    # ", only on Monday and Friday" → "on every Monday and Friday"; "Monday through Friday" and
+    # "every 2 days of the week, …" read right after "and on" / "and" as they are.
+    if weekdays.startswith("only on "):
+        weekdays = f"on every {weekdays.removeprefix('only on ')}"
+    elif not weekdays.startswith("every "):
+        weekdays = f"on {weekdays}"
+    description = (
+        f"{descriptor.get_time_of_day_description()}"
+        f"{descriptor.get_day_of_month_description()} and {weekdays}"
+        f"{descriptor.get_month_description()}{descriptor.get_year_description()}"
+    )
+    description = descriptor.transform_verbosity(description, options.verbose)
+    return ExpressionDescriptor.transform_case(description, options.casing_type)
 
 
 def time_zone_get(time_zone: str) -> ZoneInfo:

@@ -1,4 +1,5 @@
-"""The usage section: events, active users and logins per period, peak hours, logins by weekday."""
+"""The usage section: events, active users and logins per period, peak hours (overall and by
+weekday), logins by weekday."""
 
 from collections import Counter
 from typing import Any
@@ -29,6 +30,7 @@ def usage(facts: Facts, period: str) -> dict[str, Any]:
         "events_by_category": counts(days, Metric.EVENTS_BY_CATEGORY),
         "peak_hours": peak_hours,
         "peak_hour": busiest["hour"] if busiest["events"] else None,
+        "peak_hours_by_weekday": _peak_hours_by_weekday(facts),
         "login_patterns": _login_patterns(facts),
         "series": series(facts, period, _usage_row),
     }
@@ -42,6 +44,20 @@ def _usage_row(days: list[dict[str, Any]]) -> dict[str, Any]:
         "events_by_type": counts(days, Metric.EVENTS_BY_TYPE),
         "events_by_category": counts(days, Metric.EVENTS_BY_CATEGORY),
     }
+
+
+def _peak_hours_by_weekday(facts: Facts) -> list[dict[str, Any]]:
+    """Events by local weekday (0 is Monday) and local hour: 7 x 24 rows, Monday 00:00 first.
+    A day's hours are local already, so its weekday places them."""
+    cells: Counter[tuple[int, int]] = Counter()
+    for day, metrics in facts.days.items():
+        for hour, events in metrics[Metric.EVENTS_BY_HOUR].items():
+            cells[day.weekday(), int(hour)] += events
+    return [
+        {"weekday": weekday, "hour": hour, "events": cells[weekday, hour]}
+        for weekday in range(7)
+        for hour in range(24)
+    ]
 
 
 def _login_patterns(facts: Facts) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ def usage(events: list[dict], zone: str, start: date, end: date, period: str) ->
     for moment, e in rows:
         buckets[_bucket(moment.date(), period)].append(e)
     hours = Counter(moment.hour for moment, _ in rows)
+    weekday_hours = Counter((moment.weekday(), moment.hour) for moment, _ in rows)
     busiest = max(range(24), key=lambda hour: (hours[hour], -hour))
     return {
         "totals": {
@@ -44,6 +45,11 @@ def usage(events: list[dict], zone: str, start: date, end: date, period: str) ->
         "events_by_category": dict(Counter(e["event_category"] for _, e in rows)),
         "peak_hours": [{"hour": hour, "events": hours[hour]} for hour in range(24)],
         "peak_hour": busiest if rows else None,
+        "peak_hours_by_weekday": [
+            {"weekday": weekday, "hour": hour, "events": weekday_hours[weekday, hour]}
+            for weekday in range(7)
+            for hour in range(24)
+        ],
         "series": [
             {
                 "period_start": first.isoformat(),

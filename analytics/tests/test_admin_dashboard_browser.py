@@ -1,6 +1,7 @@
 """The analytics dashboard in a real browser (Chromium through Playwright, on a live server)."""
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,16 @@ DASHBOARD = "/admin/analytics/dashboard/"
 CHARTS = [
     "usage-events-by-category",
     "usage-active-users",
+    "usage-peak-hours-by-weekday",
     "usage-peak-hours",
     "usage-logins-by-weekday",
     "equipment-utilisation",
-    "equipment-minutes",
+    "equipment-sessions-minutes",
     "equipment-maintenance",
     "inventory-cost-by-item",
     "inventory-waste-efficiency",
+    "inventory-reorders-by-item",
+    "inventory-reorders-over-time",
     "projects-by-status",
     "projects-bom-materials",
     "revenue-by-source",
@@ -77,8 +81,11 @@ def test_org_admin_sees_every_chart_drawn_and_the_cards_equal_the_api(org_admin_
 
     expect(page.locator("[data-chart]")).to_have_count(len(CHARTS))
     for chart in CHARTS:
-        canvas = page.locator(f"[data-chart={chart}] canvas")
+        section = chart.split("-")[0]
+        canvas = page.locator(f"[data-section={section}] [data-chart={chart}] canvas")
         assert canvas.evaluate(CANVAS_DRAWN), f"{chart} drew nothing"
+    headings = page.locator(".dashboard-section > h2").all_inner_texts()
+    assert headings == ["Usage", "Equipment", "Inventory", "Projects", "Revenue"]
     expect(page.locator("#mock-badge")).to_be_visible()
     expect(page.locator("#mock-badge")).to_have_text("Sample data")
     config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
@@ -158,18 +165,153 @@ def test_a_report_requested_from_the_dashboard_is_offered_for_download_when_read
     browser, page = org_admin_browser, org_admin_browser.page
     _open(page, "?range=last_month")
 
-    page.click("[data-report-type=usage][data-report-format=xlsx]")
-    expect(page.locator("#report-requests li[data-status=queued]")).to_have_count(1)
+    usage = page.locator("[data-section=usage]")
+    usage.locator("[data-report-type=usage][data-report-format=xlsx]").click()
+    expect(usage.locator(".report-requests li[data-status=queued]")).to_have_count(1)
     process_report_execution(queued[0])
 
-    link = page.locator("#report-requests li[data-status=succeeded] .report-download")
+    link = usage.locator(".report-requests li[data-status=succeeded] .report-download")
     expect(link).to_have_text("Download XLSX")
     with page.expect_download() as download:
         link.click()
     assert download.value.suggested_filename.endswith(".xlsx")
     with open(download.value.path(), "rb") as file:
         workbook = load_workbook(file)
-    assert workbook["Summary"]["A1"].value == "Usage report"
+    summary = workbook["Summary"]
+    assert summary["A1"].value == "Usage report"
+    assert workbook.sheetnames[:2] == ["Summary", "Usage - daily activity"]
+    config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
+    parameters = {row[0]: row[1] for row in summary.iter_rows(values_only=True) if row[0]}
+    assert str(parameters["start_date"])[:10] == config["start_date"]
+    assert str(parameters["end_date"])[:10] == config["end_date"]
     report_request = AnalyticsReportRequest.objects.get()
     assert (report_request.report_type, report_request.format) == ("usage", "xlsx")
+    expect(page.locator("[data-section=revenue] .report-requests li")).to_have_count(0)
+    browser.screenshot("report-ready")
     assert browser.problems == []
+
+
+def test_the_heatmap_tables_the_apis_events_by_weekday_and_hour(org_admin_browser):
+    page = org_admin_browser.page
+    _open(page, "?range=last_30")
+    config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
+    cells = page.request.get(
+        "/api/v1/analytics/usage",
+        params={"org": "acme", "start_date": config["start_date"], "end_date": config["end_date"]},
+    ).json()["peak_hours_by_weekday"]
+    heatmap = page.locator("[data-chart=usage-peak-hours-by-weekday]")
+
+    with page.expect_download() as download:
+        heatmap.locator(".csv-download").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+
+    assert lines[0] == "Local weekday / hour (Europe/Berlin)," + ",".join(
+        f"{hour:02}:00" for hour in range(24)
+    )
+    weekdays = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    assert lines[1:] == [
+        ",".join([name] + [str(c["events"]) for c in cells if c["weekday"] == weekday])
+        for weekday, name in enumerate(weekdays)
+    ]
+    saturday = heatmap.locator("details tbody tr").nth(5)
+    expect(saturday.locator("th")).to_have_text("Saturday")
+    most = max(c["events"] for c in cells)
+    assert most > 0
+    expect(heatmap.locator(".heat-legend")).to_contain_text(f"{most} events (busiest hour)")
+    # Drawn as a calendar reads: Monday's row above Sunday's.
+    rows_y = heatmap.locator("canvas").evaluate(
+        "canvas => { const cells = Chart.getChart(canvas).getDatasetMeta(0).data;"
+        " return [cells[0].y, cells[6 * 24].y]; }"
+    )
+    assert rows_y[0] < rows_y[1]
+    heatmap.screenshot(path=org_admin_browser.screenshot().with_name("dashboard-heatmap.png"))
+    assert org_admin_browser.problems == []
+
+
+def test_a_custom_range_changes_the_numbers_and_stays_in_the_url(org_admin_browser):
+    browser, page = org_admin_browser, org_admin_browser.page
+    _open(page)
+    thirty_days = _card(page, "total_events")
+    config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
+    end = date.fromisoformat(config["end_date"]) - timedelta(days=3)
+    start = end - timedelta(days=9)
+
+    page.fill("input[name=start]", start.isoformat())
+    page.fill("input[name=end]", end.isoformat())
+    expect(page.locator("select[name=range]")).to_have_value("custom")
+    with page.expect_navigation():
+        page.click("#dashboard-controls button[type=submit]")
+    page.wait_for_selector("body[data-dashboard-ready=true]")
+
+    assert f"range=custom&start={start}&end={end}" in page.url
+    assert _card(page, "total_events") != thirty_days
+    expect(page.locator(".dashboard-range")).to_contain_text(f"{start} to {end}")
+    rows = page.locator("[data-chart=usage-active-users] details tbody tr")
+    assert rows.count() == 10
+    overview = page.request.get(
+        "/api/v1/analytics/overview",
+        params={"org": "acme", "start_date": start.isoformat(), "end_date": end.isoformat()},
+    ).json()
+    assert _card(page, "total_events") == str(overview["total_events"])
+    assert browser.problems == []
+
+
+def test_a_reversed_custom_range_is_explained_not_drawn(org_admin_browser):
+    page = org_admin_browser.page
+    _open(page)
+
+    page.fill("input[name=start]", "2025-03-02")
+    page.fill("input[name=end]", "2025-03-01")
+    with page.expect_navigation():
+        page.click("#dashboard-controls button[type=submit]")
+
+    expect(page.locator("#range-error")).to_have_text(
+        "This range cannot be shown. The start date is after the end date."
+    )
+    expect(page.locator("[data-chart]")).to_have_count(0)
+    # Back to a preset from the error page.
+    with page.expect_navigation():
+        page.select_option("select[name=range]", "last_7")
+    page.wait_for_selector("body[data-dashboard-ready=true]")
+    assert "range=last_7" in page.url
+    assert "start=" not in page.url
+    # The refused range's page answered 400, as the API does: Chromium logs that, nothing else.
+    (problem,) = org_admin_browser.problems
+    assert "status of 400 (Bad Request)" in problem
+    assert "range=custom&start=2025-03-02&end=2025-03-01" in problem
+
+
+def test_the_sidebar_link_opens_the_dashboard(org_admin_browser):
+    browser, page = org_admin_browser, org_admin_browser.page
+    page.goto("/admin/analytics/analyticsreportrequest/")
+
+    link = page.locator("#nav-sidebar .app-analytics a", has_text="Dashboard")
+    with page.expect_navigation():
+        link.click()
+    page.wait_for_selector("body[data-dashboard-ready=true]")
+
+    assert page.url.endswith(DASHBOARD)
+    expect(page.locator("h1")).to_contain_text("Analytics: Acme Makerspace")
+    expect(page.locator("#nav-sidebar .app-analytics a[aria-current=page]")).to_have_text(
+        "Dashboard"
+    )
+    assert browser.problems == []
+
+
+def test_the_page_asks_for_the_dashboard_and_the_range_before_only(org_admin_browser):
+    # The dashboard's answer holds this range's overview: asked for again, a cold cache would
+    # compute it twice. The range before is asked for on its own, for the cards' growth.
+    page = org_admin_browser.page
+    _open(page)
+
+    config = page.evaluate("JSON.parse(document.getElementById('dashboard-config').textContent)")
+    requested = page.evaluate("""() => performance.getEntriesByType("resource")
+        .map(entry => new URL(entry.name))
+        .filter(url => url.pathname.startsWith("/api/v1/analytics/"))
+        .map(url => [url.pathname, url.searchParams.get("start_date")])""")
+    assert sorted(requested) == [
+        ["/api/v1/analytics/dashboard", config["start_date"]],
+        ["/api/v1/analytics/overview", config["previous_start_date"]],
+    ]
+    assert _card(page, "total_events") != ""
+    assert org_admin_browser.problems == []

@@ -62,6 +62,39 @@ def test_an_event_at_23_30_utc_counts_on_the_next_berlin_day_week_and_hour(
     assert answer["peak_hours"][0] == {"hour": 0, "events": 1}
 
 
+@pytest.mark.parametrize("refreshed", [True, False], ids=["from-snapshots", "from-dirty-days"])
+def test_peak_hours_by_weekday_count_each_event_in_its_local_weekday_and_hour(
+    admin_client_api, organization, frozen_now, django_capture_on_commit_callbacks, refreshed
+):
+    organization.time_zone = BERLIN
+    organization.save()
+    events = [
+        event(datetime(2025, 3, 16, 23, 30, tzinfo=UTC)),  # Monday 00:30 in Berlin (CET)
+        event(datetime(2025, 3, 22, 10, 15, tzinfo=UTC), "equipment_reservation"),  # Saturday 11:15
+        event(
+            datetime(2025, 3, 22, 10, 45, tzinfo=UTC), "equipment_reservation", "u2"
+        ),  # Saturday 11:45
+        event(datetime(2025, 3, 30, 1, 30, tzinfo=UTC)),  # Sunday 03:30, first hour of CEST
+        event(datetime(2025, 4, 1, 21, 59, tzinfo=UTC)),  # Tuesday 23:59 (CEST)
+    ]
+    events_post(admin_client_api, events, django_capture_on_commit_callbacks)
+    if refreshed:
+        snapshots_refresh(organization=organization)
+
+    query = {"start_date": "2025-03-10", "end_date": "2025-04-02"}
+    cells = admin_client_api.get("/api/v1/analytics/usage", query).json()["peak_hours_by_weekday"]
+
+    assert len(cells) == 7 * 24
+    assert cells[0] == {"weekday": 0, "hour": 0, "events": 1}
+    assert cells[-1] == {"weekday": 6, "hour": 23, "events": 0}
+    assert {(c["weekday"], c["hour"]): c["events"] for c in cells if c["events"]} == {
+        (0, 0): 1,
+        (5, 11): 2,
+        (6, 3): 1,
+        (1, 23): 1,
+    }
+
+
 def test_overview_matches_an_independent_computation(admin_client_api, organization, berlin_events):
     snapshots_refresh(organization=organization)
     start, end = date(2025, 3, 4), TODAY

@@ -18,6 +18,7 @@ from delivery.services import (
     deliveries_settle,
     deliveries_start,
     delivery_attempt,
+    delivery_redeliver,
     target_create,
 )
 from delivery.tests.conftest import CSV, free_port
@@ -240,3 +241,32 @@ def test_a_settled_delivery_refreshes_the_executions_copy_in_elasticsearch(
         delivery = delivery_attempt(delivery_pk=delivery.pk)
     assert delivery.status == "sent"
     assert len(queued) == 1  # the sync of this execution, with its delivery now sent
+
+
+def test_a_switched_off_target_receives_nothing_until_switched_on_and_redelivered(
+    organization, succeeded, smtp_server, django_capture_on_commit_callbacks
+):
+    target = email_target(organization)
+    target.enabled = False
+    target.save()
+    deliveries_plan(plan=[(succeeded, [target])])
+    with django_capture_on_commit_callbacks() as enqueued:
+        deliveries_start(execution=succeeded)
+    assert enqueued == []
+    [delivery] = succeeded.deliveries.all()
+    assert (delivery.status, delivery.last_error) == (
+        DeliveryStatus.SKIPPED, "Not sent: the delivery target is switched off."
+    )  # fmt: skip
+
+    delivery_redeliver(delivery=delivery)  # still off: skipped again, nothing sent
+    assert delivery_attempt(delivery_pk=delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SKIPPED
+    assert smtp_server.messages == []
+
+    target.enabled = True
+    target.save()
+    delivery_redeliver(delivery=delivery)
+    assert delivery_attempt(delivery_pk=delivery.pk).status == DeliveryStatus.SENT
+    [(recipients, _)] = smtp_server.messages
+    assert recipients == ["ana@acme.test"]

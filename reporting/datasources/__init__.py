@@ -1,25 +1,26 @@
 """Data source kinds: one module per kind, one interface (`base.DataSourceAdapter`), a registry.
 
+Each kind's adapter is imported the first time it is used: Elasticsearch, Redis and openpyxl
+(the file kind's XLSX) stay out of a process that never reads such a source.
 `get_adapter` raises KeyError for a source type with no adapter.
 """
 
-from reporting.datasources.api import ApiAdapter
-from reporting.datasources.base import DataSourceAdapter
-from reporting.datasources.database import DatabaseAdapter
-from reporting.datasources.dataset import DatasetAdapter
-from reporting.datasources.elasticsearch import ElasticsearchAdapter
-from reporting.datasources.file import FileAdapter
-from reporting.datasources.redis import RedisAdapter
+from functools import cache
 
-ADAPTERS: dict[str, DataSourceAdapter] = {
-    "database": DatabaseAdapter(),
-    "dataset": DatasetAdapter(),
-    "redis": RedisAdapter(),
-    "api": ApiAdapter(),
-    "file": FileAdapter(),
-    "elasticsearch": ElasticsearchAdapter(),
+from django.utils.module_loading import import_string
+
+from reporting.datasources.base import DataSourceAdapter
+
+ADAPTERS: dict[str, str] = {
+    "database": "reporting.datasources.database.DatabaseAdapter",
+    "dataset": "reporting.datasources.dataset.DatasetAdapter",
+    "redis": "reporting.datasources.redis.RedisAdapter",
+    "api": "reporting.datasources.api.ApiAdapter",
+    "file": "reporting.datasources.file.FileAdapter",
+    "elasticsearch": "reporting.datasources.elasticsearch.ElasticsearchAdapter",
 }
 
 
+@cache
 def get_adapter(source_type: str) -> DataSourceAdapter:
-    return ADAPTERS[source_type]
+    return import_string(ADAPTERS[source_type])()

@@ -31,7 +31,12 @@ from django.utils import timezone
 from accounts.models import Organization
 from config.errors import ConflictError
 from delivery.models import DeliveryTarget
-from delivery.services import deliveries_plan, deliveries_settle, deliveries_start
+from delivery.services import (
+    deliveries_plan,
+    deliveries_settle,
+    deliveries_start,
+    targets_validate,
+)
 from reporting.datasources import get_adapter
 from reporting.datasources.base import DataSourceError
 from reporting.models import (
@@ -95,6 +100,7 @@ def execution_request(
         raise Http404("No such report template.")
     values = parameters_validate(schema=template.parameters_schema, values=parameters)
     formats = output_formats_normalize(output_formats or template.output_formats)
+    targets_validate(organization_id=template.organization_id, targets=delivery_targets)
     execution = ReportExecution.objects.create(
         organization=template.organization,
         template=template,
@@ -216,7 +222,8 @@ def execution_cancel(
 def execution_retry(
     *, execution: ReportExecution, user: AbstractBaseUser | None, client: ClientInfo | None = None
 ) -> ReportExecution:
-    """A new execution with the same parameters and formats; the failed one stays as it was."""
+    """A new execution with the same parameters, formats and delivery targets; the failed one
+    stays as it was (its deliveries skipped)."""
     if execution.status not in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
         raise ConflictError(
             "Only a failed or cancelled execution can be retried "
@@ -230,6 +237,7 @@ def execution_retry(
         trigger=Trigger.RETRY,
         output_formats=execution.output_formats,
         retry_of=execution,
+        delivery_targets=[d.target for d in execution.deliveries.select_related("target")],
         client=client,
     )
 

@@ -41,7 +41,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from accounts.models import Organization
 from config.errors import ApplicationError
 from delivery.models import DeliveryTarget
-from delivery.services import deliveries_plan_ids
+from delivery.services import deliveries_plan_ids, targets_validate
+from events.copy_insert import instances_insert_new
 from reporting.models import (
     CatchUp,
     ExecutionStatus,
@@ -59,6 +60,7 @@ from reporting.services.templates import output_formats_normalize
 from reporting.slots import (
     cron_from_preset,
     cron_validate,
+    days_either,
     latest_slot,
     latest_slots,
     next_slots,
@@ -148,11 +150,7 @@ def schedule_save(
 
 def schedule_targets_validate(schedule: ReportSchedule, targets: list[DeliveryTarget]) -> None:
     """A schedule delivers only to its own organisation's targets."""
-    if any(target.organization_id != schedule.organization_id for target in targets):
-        raise ApplicationError(
-            "The schedule's delivery targets are not valid.",
-            errors={"delivery_targets": ["Choose targets of the schedule's own organisation."]},
-        )
+    targets_validate(organization_id=schedule.organization_id, targets=targets)
 
 
 def schedule_validate(schedule: ReportSchedule, at: time | None = None) -> None:
@@ -218,6 +216,11 @@ def schedule_upcoming(schedule: ReportSchedule, *, count: int = 5) -> list[datet
 def schedule_beat_sync(schedule: ReportSchedule) -> PeriodicTask:
     """(Re)build the schedule's beat entry from the schedule, so the two cannot disagree."""
     minute, hour, day_of_month, month_of_year, day_of_week = schedule.cron.split()
+    if days_either(schedule.cron):
+        # Beat's crontab wants both day fields to match where cron wants either: it would wake
+        # only on a Monday the 1st for "0 6 1 * 1". Woken every day instead, the schedule finds
+        # its slots itself (from reporting.slots) and a day with none is a no-op.
+        day_of_month = day_of_week = "*"
     crontab, _ = CrontabSchedule.objects.get_or_create(
         minute=minute,
         hour=hour,
@@ -295,9 +298,8 @@ def _schedules_run(schedules: QuerySet[ReportSchedule], now: datetime | None):
         for schedule in schedules
         for slot in plans[_plan_key(schedule)].run
     ]
-    # No batch_size: on PostgreSQL one INSERT … SELECT FROM UNNEST takes them all. A slot that
-    # already has its execution is skipped; the others get their ids from one query.
-    ReportExecution.objects.bulk_create(executions, ignore_conflicts=True)
+    # A slot that already has its execution is skipped; the others get their ids from one query.
+    instances_insert_new(executions)
     task_ids = [e.celery_task_id for e in executions if e.status == ExecutionStatus.QUEUED]
     stored = dict(
         ReportExecution.objects.filter(celery_task_id__in=task_ids).values_list(

@@ -12,16 +12,18 @@ template puts each new one behind the alias `reporting-executions`. Targets Elas
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 
 from delivery.models import Delivery
 from reporting.models import ExecutionStatus, ReportExecution
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ def executions_sync(*, execution_ids: Iterable[int] | None = None, limit: int = 
     executions = _executions_to_sync(execution_ids, limit)
     if not executions:
         return 0
+    from elasticsearch import ApiError, Elasticsearch, TransportError
+
     client = Elasticsearch(settings.ELASTICSEARCH_URL, request_timeout=REQUEST_TIMEOUT)
     try:
         index_template_put(client)
@@ -96,7 +100,7 @@ def executions_sync(*, execution_ids: Iterable[int] | None = None, limit: int = 
     return len(synced)
 
 
-def index_template_put(client: Elasticsearch) -> None:
+def index_template_put(client: "Elasticsearch") -> None:
     """Idempotent: each monthly index created after it gets the mappings and the alias."""
     client.indices.put_index_template(
         name=INDEX_TEMPLATE,
@@ -125,7 +129,9 @@ def _executions_to_sync(execution_ids: Iterable[int] | None, limit: int) -> list
     )
 
 
-def _bulk_index(client: Elasticsearch, executions: list[ReportExecution]) -> list[int]:
+def _bulk_index(client: "Elasticsearch", executions: list[ReportExecution]) -> list[int]:
+    from elasticsearch import helpers
+
     synced = []
     results = helpers.streaming_bulk(
         client,

@@ -9,7 +9,9 @@ from django.test import Client
 
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory, UserFactory
-from delivery.models import Delivery, DeliveryTarget
+from config.errors import ApplicationError
+from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
+from delivery.services import delivery_attempt, target_create
 from reporting.forms import run_defaults
 from reporting.models import ExecutionStatus, ReportExecution
 from reporting.services.executions import execution_request, execution_run
@@ -128,6 +130,100 @@ def test_the_run_form_shows_errors_on_their_fields(staff, billing_template):
     assert not ReportExecution.objects.exists()
 
 
+def _run_form(template) -> str:
+    return f"/admin/reporting/reporttemplate/{template.pk}/run/"
+
+
+def _folder_target(organization, name: str = "Demo folder") -> DeliveryTarget:
+    return target_create(
+        organization=organization,
+        created_by=None,
+        name=name,
+        kind="storage",
+        config={"backend": "local", "path": "demo"},
+    )
+
+
+def test_the_run_form_offers_the_organisations_targets_and_chooses_none(
+    staff, billing_template, other_organization
+):
+    own = _folder_target(billing_template.organization)
+    switched_off = _folder_target(billing_template.organization, name="Old folder")
+    switched_off.enabled = False
+    switched_off.save()
+    _folder_target(other_organization, name="Northwind folder")
+    response = staff.get(_run_form(billing_template))
+    field = response.context["form"]["delivery_targets"]
+    assert [label for _, label in field.field.choices] == ["Demo folder (storage)"]
+    assert field.value() is None  # nothing ticked
+    html = response.content.decode()
+    assert f'name="delivery_targets" value="{own.pk}"' in html
+    assert "Northwind folder" not in html
+
+
+def test_with_no_targets_the_run_form_says_where_to_add_one(staff, billing_template):
+    form = staff.get(_run_form(billing_template)).context["form"]
+    assert list(form.fields["delivery_targets"].choices) == []
+    assert form.fields["delivery_targets"].help_text == (
+        "None yet: add one under Delivery targets to have runs delivered."
+    )
+
+
+def test_a_target_of_another_organisation_is_a_field_error_and_runs_nothing(
+    staff, billing_template, other_organization
+):
+    foreign = _folder_target(other_organization, name="Northwind folder")
+    response = staff.post(
+        _run_form(billing_template),
+        {**MARCH, "rows": "2", "output_formats": ["csv"], "delivery_targets": [foreign.pk]},
+    )
+    [reason] = response.context["form"].errors["delivery_targets"]
+    assert reason == f"Select a valid choice. {foreign.pk} is not one of the available choices."
+    assert not ReportExecution.objects.exists()
+    assert not Delivery.objects.exists()
+
+
+def test_the_service_refuses_another_organisations_target_whatever_the_door(
+    billing_template, other_organization
+):
+    foreign = _folder_target(other_organization, name="Northwind folder")
+    with pytest.raises(ApplicationError) as refused:
+        _queued(billing_template, delivery_targets=[foreign])
+    assert refused.value.errors == {
+        "delivery_targets": ["Choose targets of the report's own organisation."]
+    }
+    assert not ReportExecution.objects.exists()
+
+
+@runs_reports
+def test_a_run_with_a_chosen_target_delivers_there_and_its_page_lists_the_delivery(
+    staff, billing_template, delivery_root
+):
+    target = _folder_target(billing_template.organization)
+    staff.post(
+        _run_form(billing_template),
+        {**MARCH, "rows": "2", "output_formats": ["csv"], "delivery_targets": [target.pk]},
+    )
+    execution = ReportExecution.objects.get()
+    [delivery] = execution.deliveries.all()
+    assert (delivery.target, delivery.status) == (target, DeliveryStatus.PENDING)
+
+    execution_run(execution_id=execution.pk)
+    delivery_attempt(delivery_pk=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT, delivery.last_error
+    folder = delivery_root / str(billing_template.organization.pk) / "demo"
+    [delivered] = [path for path in folder.rglob("*") if path.is_file()]
+    assert delivered.read_text().startswith("invoice,customer,amount_cents")
+    state = staff.get(_progress(execution)).json()
+    assert [(d["target"], d["status"]) for d in state["deliveries"]] == [
+        ("Demo folder (storage)", "sent")
+    ]
+    html = staff.get(_page(execution)).content.decode()
+    assert "<td>Demo folder (storage)</td>" in html
+    assert 'class="execution-status status-sent">sent' in html
+
+
 def test_the_execution_page_is_read_only_and_hides_internals_in_technical(staff, billing_template):
     execution = _queued(billing_template)
     html = staff.get(_page(execution)).content.decode()
@@ -187,6 +283,23 @@ def test_a_failed_run_shows_its_error_and_retry_makes_a_new_run(staff, organizat
     assert response.status_code == 302
     assert response["Location"] == _page(retry)
     assert retry.status == ExecutionStatus.QUEUED
+
+
+@runs_reports
+def test_a_retry_delivers_to_the_targets_the_failed_run_had(staff, organization):
+    broken = DataSourceFactory(organization=organization, query="SELECT x FROM nowhere")
+    template = ReportTemplateFactory(
+        organization=organization, sources=[broken], parameters_schema={"type": "object"}
+    )
+    target = _folder_target(organization)
+    failed = _queued(template, parameters={}, delivery_targets=[target])
+    execution_run(execution_id=failed.pk)
+    assert failed.deliveries.get().status == DeliveryStatus.SKIPPED
+
+    staff.post(f"/admin/reporting/reportexecution/{failed.pk}/retry/")
+    retry = ReportExecution.objects.get(retry_of=failed)
+    [delivery] = retry.deliveries.all()
+    assert (delivery.target, delivery.status) == (target, DeliveryStatus.PENDING)
 
 
 def test_retrying_a_running_execution_is_a_message_not_an_error(staff, billing_template):

@@ -13,7 +13,7 @@ from django.urls import NoReverseMatch
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
-from reporting.models import ExecutionStatus, ReportExecution, ReportSchedule
+from reporting.models import ExecutionStatus, ReportExecution, ReportSchedule, ReportTemplate
 from reporting.tests.factories import DataSourceFactory, ReportTemplateFactory
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -93,6 +93,18 @@ def _home(client: Client) -> str:
 
 def _section(html: str, section_id: str) -> str:
     return html.split(f'id="{section_id}"')[1].split("</section>")[0]
+
+
+def test_run_a_report_lists_the_users_organisations_templates_with_their_run_form(world):
+    section = _section(_home(world["client"]), "home-run")
+    template = ReportTemplate.objects.get(slug="acme-report")
+    assert "Acme report" in section
+    assert f'href="/admin/reporting/reporttemplate/{template.pk}/run/"' in section
+    assert 'aria-label="Run Acme report"' in section
+    assert "Northwind" not in section
+    form = world["client"].get(f"/admin/reporting/reporttemplate/{template.pk}/run/")
+    assert form.status_code == 200
+    assert b"Run now" in form.content
 
 
 def test_recent_executions_list_the_users_own_first(world):

@@ -1,6 +1,7 @@
 """The schedule page in the admin: the cron in words, the next runs in the schedule's own zone,
 delivery targets of its organisation only, and saving through the schedule service."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from accounts.models import Role
 from accounts.tests.factories import MembershipFactory, UserFactory
 from delivery.models import DeliveryTarget
 from reporting.models import ReportSchedule
-from reporting.services.schedules import schedule_create
+from reporting.services.schedules import schedule_create, schedule_update
 
 LAST_MONTH = {"month": "{last_month.month}", "year": "{last_month.year}"}
 WINTER = datetime(2026, 1, 10, 12, tzinfo=UTC)
@@ -71,6 +72,19 @@ def test_the_page_describes_the_cron_and_lists_five_runs_in_the_schedules_zone_o
     # 06:00 in Berlin is 05:00 UTC in winter: no second zone anywhere on the page.
     assert "05:00" not in html
     assert "UTC" not in html.split('id="content"')[1]
+
+
+def test_both_day_fields_are_described_and_listed_as_either_day(org_admin, schedule):
+    with time_machine.travel(datetime(2025, 12, 22, 12, tzinfo=UTC), tick=False):
+        schedule_update(schedule=schedule, cron="0 6 1 * 1")
+        html = org_admin.get(_url(schedule)).content.decode()
+    assert "At 06:00, on day 1 of the month and on every Monday" in html
+    assert "only on Monday" not in html
+    runs = re.findall(r"<li>(\w{3} \d{4}-\d\d-\d\d \d\d:\d\d \w+)</li>", html)
+    assert runs == [
+        "Mon 2025-12-29 06:00 CET", "Thu 2026-01-01 06:00 CET", "Mon 2026-01-05 06:00 CET",
+        "Mon 2026-01-12 06:00 CET", "Mon 2026-01-19 06:00 CET",
+    ]  # fmt: skip
 
 
 def test_the_catch_up_policy_is_explained_on_the_form(org_admin, schedule):

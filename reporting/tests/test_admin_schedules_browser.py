@@ -14,8 +14,7 @@ BILLING = "Monthly billing summary on the 1st at 07:00"
 
 
 @pytest.fixture
-def demo_schedules(demo_login, settings, tmp_path):
-    settings.DELIVERY_STORAGE_ROOTS = [tmp_path / "deliveries"]
+def demo_schedules(demo_login, delivery_root):
     organization = Organization.objects.get(slug="demo")
     sample_reports_load(organization=organization)
     target, _ = sample_delivery_target_load(organization=organization)

@@ -25,8 +25,8 @@ from reporting.datasources.base import DataSourceError, RowStream, batched, spoo
 from reporting.tables import Column, SpooledTable
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-database = ADAPTERS["database"]
-dataset = ADAPTERS["dataset"]
+database = get_adapter("database")
+dataset = get_adapter("dataset")
 REPORTING = {"database": "reporting"}
 on_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL only (set DATABASE_URL)"

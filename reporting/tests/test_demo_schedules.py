@@ -42,12 +42,6 @@ def demo_schedules(berlin):
     return {schedule.name: schedule for schedule in schedules}
 
 
-@pytest.fixture
-def delivery_root(settings, tmp_path):
-    settings.DELIVERY_STORAGE_ROOTS = [tmp_path / "deliveries"]
-    return tmp_path / "deliveries"
-
-
 def test_billing_summary_runs_on_the_first_at_seven_in_the_organisations_zone(demo_schedules):
     billing = demo_schedules[BILLING]
     assert billing.enabled

@@ -258,6 +258,38 @@ def test_api_creates_a_schedule_with_a_preset_and_shows_the_next_runs(
     ]  # fmt: skip
 
 
+def test_api_next_runs_of_both_day_fields_are_the_firsts_and_the_mondays(
+    analyst_client, billing_template
+):
+    with time_machine.travel(utc(2026, 12, 22, 12), tick=False):
+        response = analyst_client.post(SCHEDULES, {
+            "name": "Firsts and Mondays", "template_id": billing_template.pk,
+            "cron": "0 6 1 * 1", "timezone": "Europe/Berlin", "parameters": LAST_MONTH,
+        }, format="json")  # fmt: skip
+        assert response.status_code == 201, response.json()
+        body = analyst_client.get(f"{SCHEDULES}/{response.json()['id']}").json()
+    assert body["next_runs"] == [  # Friday 1 January among the Mondays
+        "2026-12-28T06:00:00+01:00", "2027-01-01T06:00:00+01:00", "2027-01-04T06:00:00+01:00",
+        "2027-01-11T06:00:00+01:00", "2027-01-18T06:00:00+01:00",
+    ]  # fmt: skip
+
+
+def test_both_day_fields_wake_the_schedule_every_day_and_it_runs_on_either(billing_template):
+    schedule = make_schedule(billing_template, at=utc(2026, 12, 22, 12), cron="0 6 1 * 1")
+    task = PeriodicTask.objects.get(pk=schedule.periodic_task_id)
+    # Beat's crontab would want a Monday the 1st; every day at 06:00 it is woken instead.
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.day_of_week) == (
+        "0", "6", "*", "*",
+    )  # fmt: skip
+    for day in (28, 29, 30, 31):  # Monday 28 December, then three days of neither kind
+        with time_machine.travel(utc(2026, 12, day, 5, 0, 30), tick=False):
+            schedule_run_due(schedule_id=schedule.pk)
+    with time_machine.travel(utc(2027, 1, 1, 5, 0, 30), tick=False):  # Friday the 1st
+        schedule_run_due(schedule_id=schedule.pk)
+    assert slots_run(schedule) == [utc(2026, 12, 28, 5), utc(2027, 1, 1, 5)]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reporting.slots import (
+    cron_describe,
     cron_from_preset,
     cron_validate,
     latest_slot,
@@ -187,6 +188,47 @@ def test_next_slots_gives_the_next_five_weekdays():
     slots = next_slots(cron="0 6 * * 1-5", time_zone=BERLIN, after=friday_afternoon)
 
     assert slots == [utc(2025, 6, day, 4) for day in (9, 10, 11, 12, 13)]
+
+
+def test_both_day_fields_restricted_run_on_either_kind_of_day():
+    # 0 6 1 * 1: the 1st of the month (a Friday in January 2027) and every Monday.
+    slots = next_slots(cron="0 6 1 * 1", time_zone=BERLIN, after=utc(2026, 12, 22), count=5)
+
+    days = [f"{local(slot, BERLIN):%a %Y-%m-%d %H:%M}" for slot in slots]
+    assert days == [
+        "Mon 2026-12-28 06:00", "Fri 2027-01-01 06:00", "Mon 2027-01-04 06:00",
+        "Mon 2027-01-11 06:00", "Mon 2027-01-18 06:00",
+    ]  # fmt: skip
+
+
+def test_a_day_field_starting_with_a_star_must_match_as_well():
+    # */2 in day-of-month: Debian cron's AND, so Mondays on odd days of the month only.
+    slots = next_slots(cron="0 6 */2 * 1", time_zone=BERLIN, after=utc(2026, 12, 22), count=3)
+
+    assert [local(slot, BERLIN).date() for slot in slots] == [
+        date(2027, 1, 11), date(2027, 1, 25), date(2027, 2, 1),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cron", "words"),
+    [
+        ("0 6 1 * 1", "At 06:00, on day 1 of the month and on every Monday"),
+        ("30 8 1,15 * MON-FRI",
+         "At 08:30, on day 1 and 15 of the month and on Monday through Friday"),
+        ("0 7 1-7 * 0,6", "At 07:00, between day 1 and 7 of the month and on every Sunday and "
+                          "Saturday"),
+        ("*/15 * 1 6 1", "Every 15 minutes, on day 1 of the month and on every Monday, only in "
+                         "June"),
+        # One day field only, or one starting with *, is worded as cron-descriptor words it.
+        ("0 7 1 * *", "At 07:00, on day 1 of the month"),
+        ("0 6 * * 1", "At 06:00, only on Monday"),
+        ("0 6 */2 * 1", "At 06:00, every 2 days, only on Monday"),
+        ("not cron", ""),
+    ],
+)  # fmt: skip
+def test_cron_in_words_says_either_day_when_both_day_fields_are_restricted(cron, words):
+    assert cron_describe(cron) == words
 
 
 def test_next_slots_gives_as_many_as_asked():

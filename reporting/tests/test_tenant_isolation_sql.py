@@ -28,8 +28,8 @@ from analytics.models import AnalyticsSnapshot
 from delivery.models import Delivery, DeliveryTarget
 from events.models import UsageEvent
 from events.services import events_ingest, facts_ingest
-from reporting.datasources import ADAPTERS
 from reporting.datasources import database as database_source
+from reporting.datasources import get_adapter
 from reporting.datasources.base import DataSourceError
 from reporting.models import DataSource, ExecutionStatus, ReportExecution, report_storage
 from reporting.reporting_schema import VIEWS
@@ -401,7 +401,7 @@ def test_a_smuggled_commit_and_delete_changes_nothing_even_without_the_check(ten
         "UPDATE public.auth_user SET is_superuser = true",
         f"SELECT 1 AS one; SET ROLE {_role_of(northwind)}; SELECT * FROM usage_events",
     ]
-    adapter = ADAPTERS["database"]
+    adapter = get_adapter("database")
     organization_id = acme.organization.pk
     for query in attacks:
         with pytest.raises(DataSourceError) as refused:
@@ -436,7 +436,7 @@ def test_sqlite_authorizer_refuses_attach_pragmas_extensions_and_the_schema(
 ):
     acme, _ = tenants
     with pytest.raises(DataSourceError, match=re.escape(expected)):
-        ADAPTERS["database"].stream(
+        get_adapter("database").stream(
             query=query, config={}, parameters={}, organization_id=acme.organization.pk
         )
     with connections["reporting"].cursor() as cursor:
