@@ -236,7 +236,6 @@ class Server:
         server_wait(self.port, self.process)
         warm_up(self.port, self.headers, self.workers * 2)
         self.pids = workers_find(self.process.pid)
-        self.backends = backends_find(self.url)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -245,9 +244,11 @@ class Server:
 
     def run(self, bodies: list[bytes], clients: int) -> tuple[float, float]:
         """Seconds, and CPU seconds of the workers and their backends."""
-        before = cpu_sample(self.pids, self.backends)
+        # A worker whose connection opened during the run has a backend found only after it,
+        # whose CPU so far is all the run's.
+        before = cpu_sample(self.pids, backends_find(self.url))
         seconds = clients_run(self.port, self.headers, bodies, clients)
-        used = cpu_used(before, cpu_sample(self.pids, self.backends))
+        used = cpu_used(before, cpu_sample(self.pids, backends_find(self.url)))
         print(
             f"  api  run {seconds:6.2f} s; CPU s: gunicorn workers {used['own']:.2f} "
             f"({used['own'] / len(bodies) * 1000:.1f} ms a batch), their PostgreSQL backends "
@@ -287,17 +288,17 @@ def workers_find(master: int) -> list[int]:
     return [int(pid) for pid in children]
 
 
-def cpu_sample(own: list[int], backends: list[int]) -> dict[str, float]:
-    """CPU seconds so far: this process, the side's own processes, its PostgreSQL backends
-    (PostgreSQL runs on this machine), and the machine (busy and all, from /proc/stat), to show
-    who had the cores during the run."""
+def cpu_sample(own: list[int], backends: list[int]) -> dict[str, Any]:
+    """CPU seconds so far: this process, the side's own processes, each of its PostgreSQL
+    backends (PostgreSQL runs on this machine), and the machine (busy and all, from /proc/stat),
+    to show who had the cores during the run."""
     tick = os.sysconf("SC_CLK_TCK")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     machine = [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     idle = machine[3] + machine[4]  # idle, iowait
     return {"self": usage.ru_utime + usage.ru_stime, "own": sum(map(process_cpu, own)),
-            "backends": sum(map(process_cpu, backends)), "busy": (sum(machine) - idle) / tick,
-            "all": sum(machine) / tick}  # fmt: skip
+            "backends": {pid: process_cpu(pid) for pid in backends},
+            "busy": (sum(machine) - idle) / tick, "all": sum(machine) / tick}  # fmt: skip
 
 
 def process_cpu(pid: int) -> float:
@@ -305,8 +306,11 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {name: after[name] - before[name] for name in before}
+def cpu_used(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    used = {name: after[name] - before[name] for name in before if name != "backends"}
+    backends = after["backends"]
+    used["backends"] = sum(backends[pid] - before["backends"].get(pid, 0.0) for pid in backends)
+    return used
 
 
 def machine_line(used: dict[str, float]) -> str:
