@@ -234,7 +234,10 @@ class Server:
             cwd=PROJECT, env=environment,
         )  # fmt: skip
         server_wait(self.port, self.process)
-        warm_up(self.port, self.headers, self.workers * 2)
+        for _ in range(10):  # until every worker has served a batch and holds its connection
+            warm_up(self.port, self.headers, self.workers * 2)
+            if len(backends_find(self.url)) >= self.workers:
+                break
         self.pids = workers_find(self.process.pid)
         return self
 
