@@ -2,8 +2,9 @@
 
 A counter per key and window, raised with cache.incr (atomic on Redis), so parallel requests
 cannot slip past the limit as they can past DRF's read-then-write history, and a request costs
-one small cache write whatever the rate. Rates (`auth`, `ingest`, `api`) are
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], from the environment.
+one small cache write whatever the rate (the window's first request also makes the counter).
+Rates (`auth`, `ingest`, `api`) are REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], from the
+environment.
 """
 
 import hashlib
@@ -38,14 +39,8 @@ class WindowThrottle(BaseThrottle):
         window = int(now // period)
         digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
         key = f"throttle:{self.scope}:{type(self).__name__}:{digest}:{window}"
-        cache.add(key, 0, timeout=period + 1)
-        try:
-            hits = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=period + 1)
-            hits = 1
         self.seconds_left = (window + 1) * period - now
-        return hits <= limit
+        return _hits(key, timeout=period + 1) <= limit
 
     def wait(self) -> float:
         return math.ceil(self.seconds_left)
@@ -53,6 +48,16 @@ class WindowThrottle(BaseThrottle):
     def rate(self) -> tuple[int, int]:
         count, period = api_settings.DEFAULT_THROTTLE_RATES[self.scope].split("/")
         return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+
+
+def _hits(key: str, *, timeout: int) -> int:
+    """The window's count with this request; the counter is made by the window's first."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # no counter yet, or it just expired
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        return cache.incr(key)  # another request made it in between
 
 
 class UserOrAddressThrottle(WindowThrottle):

@@ -3,10 +3,11 @@ Content-Length before anything reads the body) and the nesting depth of JSON (ch
 parses it). Both answer in the API's error shape instead of Django's HTML 400 page or a 500
 from a RecursionError deep inside a serializer or the database driver."""
 
-import io
+import codecs
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, parsers
@@ -44,17 +45,28 @@ def _content_length(request: HttpRequest) -> int:
         return 0  # Django reads such a body as empty
 
 
+_json_decode = msgspec.json.Decoder().decode
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing documents nested deeper than REQUEST_MAX_JSON_DEPTH and text
-    with a NUL character, which PostgreSQL stores in neither text nor jsonb (a 500 otherwise)."""
+    """DRF's JSON parser with msgspec's decoder (a 1,000-event batch in a quarter of the json
+    module's time), refusing documents nested deeper than REQUEST_MAX_JSON_DEPTH and text with a
+    NUL character, which PostgreSQL stores in neither text nor jsonb (a 500 otherwise).
+
+    Stricter than the json module where PostgreSQL would refuse the value anyway: a number out of
+    a double's range (1e400), a lone surrogate (\\ud800), NaN and Infinity are parse errors."""
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
         raw = stream.read()
+        encoding = parsers.get_encoding(parser_context or {})
         limit = settings.REQUEST_MAX_JSON_DEPTH
         try:
-            document = super().parse(io.BytesIO(raw), media_type, parser_context)
+            text = raw if codecs.lookup(encoding).name == "utf-8" else raw.decode(encoding)
+            document = _json_decode(text)
         except RecursionError:
             raise _too_deep(limit) from None
+        except ValueError as error:  # msgspec.DecodeError and UnicodeDecodeError are ValueErrors
+            raise exceptions.ParseError(f"JSON parse error - {error}") from None
         if json_depth_exceeds(document, limit):
             raise _too_deep(limit)
         # Only the escape can carry a NUL: JSON refuses a raw one inside a string.
@@ -99,15 +111,14 @@ def json_depth_exceeds(document: Any, limit: int) -> bool:
     """Whether objects and arrays nest more than `limit` deep (a scalar is depth 0).
 
     Walks without recursion, so a document Python could parse but not recurse into is refused
-    too; only containers are visited, which keeps a 1,000-event batch at about a millisecond."""
-    level = [document]
+    too; only containers are kept from level to level, which keeps a 1,000-event batch under half
+    a millisecond. The document is as JSON decodes: plain dicts and lists."""
+    level = [document] if isinstance(document, dict | list) else []
     for _ in range(limit):
-        containers = [item for item in level if isinstance(item, dict | list)]
-        if not containers:
+        if not level:
             return False
-        level = [
-            child
-            for container in containers
-            for child in (container.values() if isinstance(container, dict) else container)
-        ]
-    return any(isinstance(item, dict | list) for item in level)
+        children: list[Any] = []
+        for container in level:
+            children += container.values() if type(container) is dict else container
+        level = [child for child in children if type(child) is dict or type(child) is list]
+    return bool(level)

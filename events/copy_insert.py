@@ -1,53 +1,64 @@
 """Inserting a batch on PostgreSQL at COPY speed while skipping rows that break a unique
-constraint: COPY into a temporary staging table, then one INSERT … SELECT … ON CONFLICT DO
-NOTHING whose row count says how many were new.
+constraint. A batch goes first straight into the table with COPY, inside a savepoint: most
+batches are new, and then nothing is cheaper. When a row breaks a unique constraint (a batch sent
+again, a key repeated), that COPY is rolled back and the batch goes the careful way: COPY into a
+temporary staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING whose row count says
+how many were new.
 
 Compared with bulk_create (a model instance per row, every value prepared by Django, a 250 kB
-statement for PostgreSQL to parse) and a SELECT for the keys already stored, this costs less
-than half the time per batch of 1,000 events (see bench/ingest.py).
+statement for PostgreSQL to parse) and a SELECT for the keys already stored, the staging way
+costs less than half the time per batch of 1,000 events, and the straight COPY about a third
+less than that in PostgreSQL (see bench/ingest.py).
 """
 
 import io
-import json
-from collections.abc import Sequence
-from datetime import date, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
+import msgspec
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 # COPY's text format: a tab between values, \\N for NULL, these characters escaped.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_json_lines = msgspec.json.Encoder().encode_lines
 
 
-def insert_new(*, model: type[models.Model], columns: list[str], rows: Sequence[Sequence]) -> int:
-    """Inserts the rows (values in the order of `columns`, model field names) and returns how
-    many were stored; a row that conflicts with a stored one, or an earlier one of the batch, is
-    skipped. A None where the field is not nullable takes the field's default; an auto_now_add
-    field is set to now."""
+@transaction.atomic(savepoint=False)
+def insert_new(
+    *, model: type[models.Model], fields: list[str], rows: Sequence[Mapping[str, Any]],
+    fixed: Mapping[str, Any],
+) -> int:  # fmt: skip
+    """Inserts the rows (values by model field name, `fixed` the same in every row) and returns
+    how many were stored; a row that conflicts with a stored one, or an earlier one of the batch,
+    is skipped. A missing or None value where the field is not nullable takes the field's
+    default; an auto_now_add field is set to now. Datetimes are aware."""
+    from psycopg2.errors import UniqueViolation  # PostgreSQL only
+
     if not rows:
         return 0
-    fields = [model._meta.get_field(name) for name in columns]
-    now = timezone.now()
     stamped = [f for f in model._meta.concrete_fields if getattr(f, "auto_now_add", False)]
-    defaults = [None if f.null else f.get_default() for f in fields]
-    buffer = io.StringIO()
-    buffer.writelines(
-        "\t".join(
-            _text(default if value is None else value)
-            for value, default in zip(row, defaults, strict=True)
-        )
-        + "\t" * bool(stamped)
-        + "\t".join(now.isoformat() for _ in stamped)
-        + "\n"
-        for row in rows
-    )
-    buffer.seek(0)
+    now = timezone.now()
+    given = [*((model._meta.get_field(name), [value]) for name, value in fixed.items()),
+             *((field, [now]) for field in stamped)]  # fmt: skip
+    columns = [[_column(field, values)[0]] * len(rows) for field, values in given]
+    for name in fields:
+        columns.append(_column(model._meta.get_field(name), [row.get(name) for row in rows]))
+    # Column by column, so most values never pass through a Python function of their own.
+    buffer = io.StringIO("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n")
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    staging = quote(f"staging_{model._meta.db_table}")
-    names = ", ".join(quote(f.column) for f in [*fields, *stamped])
+    order = [field for field, _ in given] + [model._meta.get_field(name) for name in fields]
+    names = ", ".join(quote(f.column) for f in order)
     with connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN", buffer)
+            return len(rows)
+        except UniqueViolation:
+            buffer.seek(0)
+        staging = quote(f"staging_{model._meta.db_table}")
         # Once per connection; its rows never outlive the transaction.
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
@@ -61,16 +72,36 @@ def insert_new(*, model: type[models.Model], columns: list[str], rows: Sequence[
         return cursor.rowcount
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, dict | list):
-        return json.dumps(value).translate(_ESCAPES)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value).translate(_ESCAPES)
+def _column(field: models.Field, values: list[Any]) -> list[str]:
+    """One column's values as COPY text; None is the field's default, or NULL."""
+    present = [value for value in values if value is not None]
+    texts = _texts(field.get_internal_type(), present)
+    if len(present) == len(values):
+        return texts
+    default = None if field.null else field.get_default()
+    missing = "\\N" if default is None else _texts(field.get_internal_type(), [default])[0]
+    found = iter(texts)
+    return [missing if value is None else next(found) for value in values]
+
+
+def _texts(kind: str, values: list[Any]) -> list[str]:
+    if kind == "JSONField":
+        # Compact JSON has no raw tab or line break; its escapes' backslashes are COPY's too.
+        lines = _json_lines(values).replace(b"\\", b"\\\\").decode()
+        return lines.split("\n")[:-1]
+    if kind == "DateTimeField":
+        # RFC 3339 in UTC: the same instant, in a third of isoformat()'s time.
+        lines = _json_lines([value.astimezone(UTC) for value in values]).decode()
+        return lines.replace('"', "").split("\n")[:-1]
+    if kind == "DateField":
+        return [value.isoformat() for value in values]
+    if kind == "BooleanField":
+        return ["t" if value else "f" for value in values]
+    texts = list(map(str, values))
+    joined = "".join(texts)
+    if "\\" in joined or not joined.isprintable():  # tabs, line breaks, control characters
+        return [text.translate(_ESCAPES) for text in texts]
+    return texts
 
 
 def instances_insert_new(instances: Sequence[models.Model]) -> None:
@@ -83,10 +114,10 @@ def instances_insert_new(instances: Sequence[models.Model]) -> None:
         model.objects.bulk_create(instances, ignore_conflicts=True)
         return
     fields = [
-        field
+        field.attname
         for field in model._meta.concrete_fields
         if not field.primary_key and not getattr(field, "auto_now_add", False)
     ]
-    rows = [[getattr(instance, field.attname) for field in fields] for instance in instances]
+    rows = [{name: getattr(instance, name) for name in fields} for instance in instances]
     with transaction.atomic():  # the staging table empties itself at each commit
-        insert_new(model=model, columns=[field.attname for field in fields], rows=rows)
+        insert_new(model=model, fields=fields, rows=rows, fixed={})

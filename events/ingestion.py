@@ -3,13 +3,14 @@ de-duplication by a natural key, one transaction per batch."""
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
+import msgspec
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -17,6 +18,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Organization
 from config.errors import ApplicationError
+from config.request_limits import json_depth_exceeds
 from events.copy_insert import insert_new
 
 Problems = list[tuple[str, str]]
@@ -65,9 +67,12 @@ class Field:
 
 def text(max_length: int, *, required: bool = False) -> Field:
     def convert(value: Any) -> str:
-        if not isinstance(value, str) or len(value.strip()) > max_length:
+        if not isinstance(value, str):
             raise ValueError
-        return value.strip()
+        value = value.strip()
+        if len(value) > max_length:
+            raise ValueError
+        return value
 
     return Field(convert, "a non-empty string", f"A string of at most {max_length} characters.",
                  required)  # fmt: skip
@@ -171,7 +176,7 @@ def _moment(value: Any) -> datetime:
     # A time without a zone is taken as UTC.
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     try:
-        in_range = EARLIEST <= parsed <= timezone.now() + AHEAD
+        in_range = EARLIEST <= parsed <= datetime.now(UTC) + AHEAD
     except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar
         in_range = False
     if not in_range:
@@ -187,8 +192,8 @@ def json_value(kind: type[dict] | type[list]) -> Field:
             if len(value) > JSON_MAX_BYTES:
                 raise ValueRefused(_JSON_TOO_LARGE, too_large=True)
             try:
-                value = json.loads(value)
-            except (json.JSONDecodeError, RecursionError):
+                value = _json_decode(value)
+            except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
                 raise ValueError from None
         if not isinstance(value, kind):
             raise ValueError
@@ -200,20 +205,19 @@ def json_value(kind: type[dict] | type[list]) -> Field:
 
 
 _JSON_TOO_LARGE = f"At most {JSON_MAX_BYTES // 1024} KB as JSON."
+_json_decode = msgspec.json.Decoder().decode
+_json_encode = msgspec.json.Encoder().encode
 
 
 def json_bounds_check(value: dict | list) -> None:
-    """Depth first, without recursion: a deep value must not exhaust the stack here."""
-    level, depth = [value], 1
-    while level:
-        if depth > JSON_MAX_DEPTH:
-            raise ValueRefused(f"At most {JSON_MAX_DEPTH} levels of nested objects and lists.")
-        children = (
-            v for item in level for v in (item.values() if isinstance(item, dict) else item)
-        )
-        level, depth = [v for v in children if isinstance(v, dict | list)], depth + 1
-    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-    if size > JSON_MAX_BYTES:
+    """Depth first, without recursion: a deep value must not exhaust the stack here. The size
+    is the value's compact UTF-8 JSON."""
+    # Most values are flat: only the containers inside are walked (as deep as the value is).
+    inner = [v for v in (value.values() if isinstance(value, dict) else value)
+             if isinstance(v, dict | list)]  # fmt: skip
+    if inner and json_depth_exceeds(inner, JSON_MAX_DEPTH):
+        raise ValueRefused(f"At most {JSON_MAX_DEPTH} levels of nested objects and lists.")
+    if len(_json_encode(value)) > JSON_MAX_BYTES:
         raise ValueRefused(_JSON_TOO_LARGE, too_large=True)
 
 
@@ -232,39 +236,62 @@ class Table:
     key: tuple[str, ...] = ()
     update_existing: bool = False
     pseudonymised: tuple[str, ...] = ()
-    derive: Callable[[dict[str, Any]], Problems] = field(default=lambda values: [])
+    derive: Callable[[dict[str, Any]], Problems] | None = None
+
+    @cached_property
+    def rules(self) -> tuple[tuple[str, Field], ...]:
+        return tuple(self.fields.items())
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.fields)
 
 
 def records_ingest(
-    *, table: Table, organization: Organization, records: list[Any], name: str = "records"
+    *,
+    table: Table,
+    organization: Organization,
+    records: list[Any],
+    name: str = "records",
+    defaults: dict[str, Any] | None = None,
 ) -> IngestResult:
-    """Validate every record, then store them together; an invalid one stores none."""
+    """Validate every record, then store them together; an invalid one stores none. A value of
+    `defaults` stands in for a record's own that is missing or empty."""
     if len(records) > settings.ANALYTICS_BATCH_SIZE:
         raise BatchTooLarge(
             f"A batch holds at most {settings.ANALYTICS_BATCH_SIZE} {name}; this one has "
             f"{len(records)}. Send it in smaller batches.",
             errors={name: [f"At most {settings.ANALYTICS_BATCH_SIZE} {name}."]},
-        )
-    errors, rows, too_large = [], [], False
+        )  # fmt: skip
+    errors, rows, too_large, defaults = [], [], False, defaults or {}
     for index, record in enumerate(records):
-        values, problems, oversized = _values(table, record)
-        errors += [{"index": index, "field": field, "reason": reason} for field, reason in problems]
+        values, problems, oversized = _values(table, record, defaults)
+        if problems:
+            errors += [{"index": index, "field": field, "reason": reason}
+                       for field, reason in problems]  # fmt: skip
+            too_large = too_large or oversized
         rows.append(values)
-        too_large = too_large or oversized
     if errors:
         error = BatchTooLarge if too_large else ApplicationError
         raise error(f"Nothing was stored: some {name} are not valid.", errors={name: errors})
+    _pseudonymise(table, rows)
     return _store(table, organization, rows)
 
 
-def _values(table: Table, record: Any) -> tuple[dict[str, Any], Problems, bool]:
+def _values(
+    table: Table, record: Any, defaults: dict[str, Any]
+) -> tuple[dict[str, Any], Problems, bool]:
     """The record's stored values, its problems, and whether one is that a value is too large."""
     if not isinstance(record, dict):
         return {}, [("", "Each item is a JSON object.")], False
-    problems = [(name, "Unknown field.") for name in sorted(set(record) - set(table.fields))]
+    problems = []
+    if not record.keys() <= table.names:
+        problems = [(name, "Unknown field.") for name in sorted(record.keys() - table.names)]
     values, too_large = {}, False
-    for name, rule in table.fields.items():
+    for name, rule in table.rules:
         value = record.get(name)
+        if not value and name in defaults:
+            value = defaults[name]
         if value is None or (isinstance(value, str) and not value.strip()):
             if rule.required:
                 problems.append((name, f"This field is required: {rule.kind}."))
@@ -276,12 +303,18 @@ def _values(table: Table, record: Any) -> tuple[dict[str, Any], Problems, bool]:
             too_large = too_large or refused.too_large
         except (ValueError, TypeError, OverflowError):
             problems.append((name, rule.reason))
-    if not problems:
+    if not problems and table.derive:
         problems = table.derive(values)
-    for name in table.pseudonymised:
-        if values.get(name):
-            values[name] = user_id_stored(values[name])
     return values, problems, too_large
+
+
+def _pseudonymise(table: Table, rows: list[dict[str, Any]]) -> None:
+    if not (table.pseudonymised and settings.ANALYTICS_PSEUDONYMIZE_USERS):
+        return
+    for values in rows:
+        for name in table.pseudonymised:
+            if values.get(name):
+                values[name] = user_id_stored(values[name])
 
 
 def user_id_stored(user_id: str) -> str:
@@ -293,7 +326,7 @@ def user_id_stored(user_id: str) -> str:
     return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a savepoint is no use: any error ends the batch
 def _store(table: Table, organization: Organization, rows: list[dict[str, Any]]) -> IngestResult:
     if not table.key:
         return IngestResult(stored=_insert(table, organization, rows), duplicates=0, rows=rows)
@@ -320,8 +353,8 @@ def _insert(table: Table, organization: Organization, rows: list[dict[str, Any]]
     """Stores the rows but none whose key the organisation has already; returns how many."""
     if connection.vendor == "postgresql":
         return insert_new(
-            model=table.model, columns=["organization", *table.fields],
-            rows=[(organization.pk, *(row.get(name) for name in table.fields)) for row in rows],
+            model=table.model, fields=list(table.fields), rows=rows,
+            fixed={"organization": organization.pk},
         )  # fmt: skip
     known = _known_keys(table, organization, rows) if table.key else set()
     new = [row for row in rows if _key(table, row) not in known]
@@ -335,7 +368,7 @@ def _instances(table: Table, organization: Organization, rows) -> list[models.Mo
 
 
 def _key(table: Table, row: dict[str, Any]) -> tuple:
-    return tuple(row.get(name) for name in table.key)
+    return tuple(map(row.get, table.key))
 
 
 def _known_keys(table: Table, organization: Organization, rows: list[dict]) -> set[tuple]:

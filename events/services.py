@@ -149,16 +149,10 @@ def events_ingest(
     *, organization: Organization, events: list[Any], default_user_id: str | None
 ) -> IngestResult:
     """Usage events; one without a user_id is the caller's (`default_user_id`)."""
-    if default_user_id is not None:
-        events = [
-            {**event, "user_id": event.get("user_id") or default_user_id}
-            if isinstance(event, dict)
-            else event
-            for event in events
-        ]
     result = records_ingest(
-        table=USAGE_EVENTS, organization=organization, records=events, name="events"
-    )
+        table=USAGE_EVENTS, organization=organization, records=events, name="events",
+        defaults=None if default_user_id is None else {"user_id": default_user_id},
+    )  # fmt: skip
     if result.stored:
         now = timezone.now()
         moments = [row.get("timestamp") or now for row in result.rows]

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from config.request_limits import json_depth_exceeds
+from events.models import UsageEvent
 
 BI = "/api/v1/business-intelligence"
 
@@ -127,3 +128,28 @@ def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(admin_client_api):
     )
     assert response.status_code == 201, response.json()
     assert response.json()["name"] == "Path C:\\u0000"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1e400", "-1e400", '"\\ud800"', '"\\udc00 alone"', "NaN", "Infinity"],
+)
+def test_json_no_database_can_store_is_a_parse_error_not_a_500(viewer_client, value):
+    # A number beyond a double, a lone surrogate: the json module read them, then PostgreSQL
+    # refused the metadata and the request ended in a 500.
+    body = '{"event_type": "login", "event_category": "authentication", "metadata": {"v": %s}}'
+    response = viewer_client.post(
+        "/api/v1/analytics/events", body % value, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("JSON parse error - ")
+    assert not UsageEvent.objects.exists()
+
+
+def test_a_body_in_another_charset_is_read_in_it(viewer_client):
+    body = '{"event_type": "login", "event_category": "caf\u00e9"}'.encode("latin-1")
+    response = viewer_client.post(
+        "/api/v1/analytics/events", body, content_type="application/json; charset=latin-1"
+    )
+    assert response.status_code == 201, response.json()
+    assert UsageEvent.objects.get().event_category == "caf\u00e9"
