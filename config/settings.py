@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
+from kombu import Exchange, Queue
+
 from config.env import (
     SettingsError,
     database_config,
@@ -318,6 +320,30 @@ CELERY_BEAT_SCHEDULER = "config.beat:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Tasks go to a queue by kind, so long renders never hold up deliveries or the every-minute
+# checks (README "Production layout"). A worker without -Q consumes all four. Each queue has a
+# direct exchange of its name, as Celery makes for a queue it creates itself.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in ("reports", "deliveries", "analytics", "maintenance")
+]
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"  # a task without a route (config/tests fails on one)
+CELERY_TASK_ROUTES = {
+    "business_intelligence.process_report_execution": {"queue": "reports"},
+    "business_intelligence.deliver_report": {"queue": "deliveries"},
+    "business_intelligence.send_report_summary_notification": {"queue": "deliveries"},
+    "analytics.refresh_snapshots": {"queue": "analytics"},
+    "business_intelligence.sync_report_data_to_elasticsearch": {"queue": "analytics"},
+    # Quick bookkeeping that must not wait behind renders: it creates or re-sends work.
+    "business_intelligence.check_scheduled_reports": {"queue": "maintenance"},
+    "business_intelligence.run_scheduled_report": {"queue": "maintenance"},
+    "business_intelligence.send_report_executions": {"queue": "maintenance"},
+    "business_intelligence.retry_report_deliveries": {"queue": "maintenance"},
+    "business_intelligence.clean_old_report_outputs": {"queue": "maintenance"},
+    "business_intelligence.generate_report_usage_metrics": {"queue": "maintenance"},
+    "analytics.purge_old_events": {"queue": "maintenance"},
+    "reporting_hub.ping": {"queue": "maintenance"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
