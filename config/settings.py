@@ -387,6 +387,17 @@ ANALYTICS_PSEUDONYMIZE_KEY = env_str("ANALYTICS_PSEUDONYMIZE_KEY", SECRET_KEY)
 # Days usage events are kept (a daily task deletes older ones); 0 keeps them for ever.
 ANALYTICS_EVENT_RETENTION_DAYS = env_int("ANALYTICS_EVENT_RETENTION_DAYS", 0)
 REPORT_QUERY_TIMEOUT = env_int("REPORT_QUERY_TIMEOUT", 300, minimum=1)  # seconds
+# A render past the soft limit ends `failed` saying so; one stuck past the hard limit (in C code
+# that never returns to Python) is killed, and its lease running out queues it again.
+REPORT_SOFT_TIME_LIMIT = env_int("REPORT_SOFT_TIME_LIMIT", 1800, minimum=1)  # seconds
+REPORT_TIME_LIMIT = env_int("REPORT_TIME_LIMIT", REPORT_SOFT_TIME_LIMIT + 60, minimum=2)
+if REPORT_TIME_LIMIT <= REPORT_SOFT_TIME_LIMIT:
+    raise SettingsError(
+        "REPORT_TIME_LIMIT",
+        f"more than REPORT_SOFT_TIME_LIMIT ({REPORT_SOFT_TIME_LIMIT}), or the soft limit never "
+        "gets to end the run with a readable error",
+        str(REPORT_TIME_LIMIT),
+    )
 # Report SQL on PostgreSQL runs as one login role per organisation (accounts/database_roles.py):
 # their passwords are derived from this key (SECRET_KEY when unset); at most this many
 # connections per organisation at once.

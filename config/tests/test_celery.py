@@ -40,6 +40,13 @@ def test_a_worker_started_without_queues_consumes_every_queue():
     assert app.conf.task_default_queue in QUEUES
 
 
+def test_renders_have_a_soft_and_a_hard_time_limit(settings):
+    from reporting.tasks import process_report_execution as task
+
+    assert task.soft_time_limit == settings.REPORT_SOFT_TIME_LIMIT
+    assert task.time_limit == settings.REPORT_TIME_LIMIT > task.soft_time_limit
+
+
 def project_tasks() -> dict:
     """Every task of the project: each installed app's tasks module, as a worker imports them."""
     app.loader.import_default_modules()
