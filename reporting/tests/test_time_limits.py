@@ -14,6 +14,7 @@ def live_worker_env(monkeypatch) -> dict[str, str]:
     # this process, which sends the run, has the same as the worker.
     monkeypatch.setattr(process_report_execution, "soft_time_limit", 1)
     monkeypatch.setattr(process_report_execution, "time_limit", 30)
+    monkeypatch.setattr(process_report_execution, "_exec_options", None)  # Celery's cache of them
     return {"REPORT_SOFT_TIME_LIMIT": "1", "REPORT_TIME_LIMIT": "30"}
 
 
