@@ -93,7 +93,7 @@ def broker_down():
 
 
 def broker_messages(task_name: str, timeout: float = 5) -> list:
-    """The first argument of each `task_name` message waiting in the broker, taken off it."""
+    """The first argument of each `task_name` message waiting on its queue, taken off it."""
     from config.celery import app
 
     queue_name = app.amqp.router.route({}, task_name)["queue"].name
@@ -220,7 +220,8 @@ def foreign_template(other_organization):
 
 
 class CeleryWorkerProcess:
-    """A real `celery -A config worker` process on its own queue, for end-to-end tests."""
+    """A real `celery -A config worker` process, for end-to-end tests: on a queue of its own
+    unless `queue` names some (comma-separated)."""
 
     def __init__(
         self,
@@ -308,8 +309,14 @@ def delivery_root(settings, tmp_path) -> Path:
 
 
 @pytest.fixture
-def live_worker(redis_url, transactional_db, report_output_dir, delivery_root):
-    """A real worker process on the test database and Redis, consuming the default queue.
+def live_worker_env() -> dict[str, str]:
+    """More environment for `live_worker`: a test module overrides this fixture to set some."""
+    return {}
+
+
+@pytest.fixture
+def live_worker(redis_url, transactional_db, report_output_dir, delivery_root, live_worker_env):
+    """A real worker process on the test database and Redis, consuming every queue.
 
     Only on PostgreSQL: a second process cannot see SQLite's in-memory test database.
     """
@@ -336,8 +343,9 @@ def live_worker(redis_url, transactional_db, report_output_dir, delivery_root):
             "DATABASE_URL": database_url,
             "REPORT_OUTPUT_DIR": str(report_output_dir),
             "DELIVERY_STORAGE_ROOTS": str(delivery_root),
+            **live_worker_env,
         },
-        queue=app.conf.task_default_queue,
+        queue=",".join(app.amqp.queues),
         pool="prefork",  # as in production: tasks run in daemonic child processes
     ).start()
     yield worker

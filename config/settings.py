@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
+from kombu import Exchange, Queue
+
 from config.env import (
     SettingsError,
     database_config,
@@ -318,6 +320,30 @@ CELERY_BEAT_SCHEDULER = "config.beat:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Tasks go to a queue by kind, so long renders never hold up deliveries or the every-minute
+# checks (README "Production layout"). A worker without -Q consumes all four. Each queue has a
+# direct exchange of its name, as Celery makes for a queue it creates itself.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in ("reports", "deliveries", "analytics", "maintenance")
+]
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"  # a task without a route (config/tests fails on one)
+CELERY_TASK_ROUTES = {
+    "business_intelligence.process_report_execution": {"queue": "reports"},
+    "business_intelligence.deliver_report": {"queue": "deliveries"},
+    "business_intelligence.send_report_summary_notification": {"queue": "deliveries"},
+    "analytics.refresh_snapshots": {"queue": "analytics"},
+    "business_intelligence.sync_report_data_to_elasticsearch": {"queue": "analytics"},
+    # Quick bookkeeping that must not wait behind renders: it creates or re-sends work.
+    "business_intelligence.check_scheduled_reports": {"queue": "maintenance"},
+    "business_intelligence.run_scheduled_report": {"queue": "maintenance"},
+    "business_intelligence.send_report_executions": {"queue": "maintenance"},
+    "business_intelligence.retry_report_deliveries": {"queue": "maintenance"},
+    "business_intelligence.clean_old_report_outputs": {"queue": "maintenance"},
+    "business_intelligence.generate_report_usage_metrics": {"queue": "maintenance"},
+    "analytics.purge_old_events": {"queue": "maintenance"},
+    "reporting_hub.ping": {"queue": "maintenance"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -361,6 +387,17 @@ ANALYTICS_PSEUDONYMIZE_KEY = env_str("ANALYTICS_PSEUDONYMIZE_KEY", SECRET_KEY)
 # Days usage events are kept (a daily task deletes older ones); 0 keeps them for ever.
 ANALYTICS_EVENT_RETENTION_DAYS = env_int("ANALYTICS_EVENT_RETENTION_DAYS", 0)
 REPORT_QUERY_TIMEOUT = env_int("REPORT_QUERY_TIMEOUT", 300, minimum=1)  # seconds
+# A render past the soft limit ends `failed` saying so; one stuck past the hard limit (in C code
+# that never returns to Python) is killed, and its lease running out queues it again.
+REPORT_SOFT_TIME_LIMIT = env_int("REPORT_SOFT_TIME_LIMIT", 1800, minimum=1)  # seconds
+REPORT_TIME_LIMIT = env_int("REPORT_TIME_LIMIT", REPORT_SOFT_TIME_LIMIT + 60, minimum=2)
+if REPORT_TIME_LIMIT <= REPORT_SOFT_TIME_LIMIT:
+    raise SettingsError(
+        "REPORT_TIME_LIMIT",
+        f"more than REPORT_SOFT_TIME_LIMIT ({REPORT_SOFT_TIME_LIMIT}), or the soft limit never "
+        "gets to end the run with a readable error",
+        str(REPORT_TIME_LIMIT),
+    )
 # Report SQL on PostgreSQL runs as one login role per organisation (accounts/database_roles.py):
 # their passwords are derived from this key (SECRET_KEY when unset); at most this many
 # connections per organisation at once.

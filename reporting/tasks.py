@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from reporting.services.executions import execution_run, executions_send
 from reporting.services.metrics import usage_metrics_generate
@@ -8,11 +9,15 @@ from reporting.services.schedules import schedule_run_due, schedules_catch_up
 from reporting.services.search_sync import executions_sync
 
 
+# The soft limit raises in the run, which ends it failed saying so; the hard one kills a stuck
+# process (prefork pool only), whose lease then runs out and the run is queued again.
 @shared_task(
     name="business_intelligence.process_report_execution",
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
+    soft_time_limit=settings.REPORT_SOFT_TIME_LIMIT,
+    time_limit=settings.REPORT_TIME_LIMIT,
 )
 def process_report_execution(execution_id: int) -> None:
     execution_run(execution_id=execution_id)

@@ -6,13 +6,13 @@
 # runs a report through the API and reads its files back, checks beat's every-minute check ran,
 # and stops them. A dependency only the test tools bring in (as `packaging` was for kombu's Redis
 # transport) fails here, not in production. Needs PostgreSQL, Redis and RabbitMQ on 127.0.0.1
-# (.ci/run starts them); uses Redis db 12 and a queue of its own on RabbitMQ's default vhost.
+# (.ci/run starts them); uses Redis db 12 and queues of its own on RabbitMQ's default vhost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 INSTALL_CHECK_STARTED=$(date +%s)  # the driver's step lines count from here too
 export INSTALL_CHECK_STARTED
 
-# One run at a time on this machine: the database, the Redis db and the queue are fixed names.
+# One run at a time on this machine: the database, the Redis db and the queues are fixed names.
 exec 9>"${TMPDIR:-/tmp}/reporting-hub-check-production-install.lock"
 flock -w 300 9 || { echo "another check-production-install.sh still runs after 300 s"; exit 1; }
 

@@ -10,14 +10,15 @@ On a PostgreSQL database of its own (`install_check`) and Redis db 12 as the cac
 turn, it
 - starts each line of the Procfile (web: gunicorn, worker, beat) as written, in its own process
   group, with what production sets (a random SECRET_KEY, DEBUG off, ALLOWED_HOSTS,
-  FIELD_ENCRYPTION_KEYS), and waits for /healthz to answer 200 and the worker to be ready;
+  FIELD_ENCRYPTION_KEYS), and waits for /healthz to answer 200 and the worker to be ready,
+  consuming every queue;
 - gets a JWT from the auth endpoint, runs the demo "Members" report through the API as CSV, XLSX
   and PDF, and reads each download back (its sha256, the header and a member's row);
 - checks that beat sent the every-minute check (made due before beat starts), that the worker
   ran it, and that no log holds an error or a traceback;
 - stops the three and kills whatever is left in their process groups.
 Last, it drops the database and the per-organisation roles migrate made, flushes Redis db 12 and
-deletes its RabbitMQ queue. One line per step; a failure prints the reason and the logs' tails
+deletes its RabbitMQ queues. One line per step; a failure prints the reason and the logs' tails
 and exits 1.
 """
 
@@ -54,8 +55,10 @@ DATABASE = "install_check"
 POSTGRES = "host=127.0.0.1 port=5432 user=postgres connect_timeout=5"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
-# A queue of its own on RabbitMQ's default vhost, so that nothing else takes its messages.
-QUEUE = "reporting-hub-install-check"
+# Queues of its own on RabbitMQ's default vhost, so that nothing else takes its messages: the
+# project's (CELERY_TASK_QUEUES) with this prefix.
+QUEUE_PREFIX = "reporting-hub-install-check."
+QUEUES = [f"{QUEUE_PREFIX}{kind}" for kind in ("reports", "deliveries", "analytics", "maintenance")]
 BROKERS = {  # name: (CELERY_BROKER_URL, CELERY_RESULT_BACKEND)
     "redis": (REDIS_URL, REDIS_URL),
     "rabbitmq": (RABBITMQ_URL, "rpc://"),
@@ -65,6 +68,7 @@ MEMBERS_HEADER = ("username", "email", "role", "joined_at")
 MEMBER = "demo-admin-demo"  # one of setup_demo's sample members
 EVERY_MINUTE_TASK = "business_intelligence.check_scheduled_reports"
 WORKER_READY = re.compile(r"celery@\S+ ready\.")
+WORKER_QUEUE = re.compile(r"^\s*\.> (\S+)\s+exchange=", re.MULTILINE)  # its start-up banner
 LOG_PROBLEM = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b")
 
 
@@ -211,8 +215,9 @@ def leftovers_remove() -> None:
         redis.Redis.from_url(REDIS_URL, socket_timeout=5).flushdb()
     with service("RabbitMQ"), Connection(RABBITMQ_URL, connect_timeout=5) as rabbitmq:
         rabbitmq.ensure_connection(max_retries=1)
-        rabbitmq.default_channel.queue_delete(QUEUE)
-        rabbitmq.default_channel.exchange_delete(QUEUE)
+        for queue in QUEUES:
+            rabbitmq.default_channel.queue_delete(queue)
+            rabbitmq.default_channel.exchange_delete(queue)
 
 
 def database_create() -> None:
@@ -234,14 +239,33 @@ def every_minute_check_make_due() -> None:
 
 
 # --- What production sets -------------------------------------------------------------------
+INSTALL_CHECK_SETTINGS = f"""\
+from kombu import Exchange, Queue
+
+from config.settings import *  # noqa: F403
+
+
+def _own(name):
+    return {QUEUE_PREFIX!r} + name
+
+
+CELERY_TASK_QUEUES = [
+    Queue(_own(q.name), Exchange(_own(q.name)), routing_key=_own(q.name))
+    for q in CELERY_TASK_QUEUES
+]
+CELERY_TASK_DEFAULT_QUEUE = _own(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = {{
+    task: {{"queue": _own(route["queue"])}} for task, route in CELERY_TASK_ROUTES.items()
+}}
+"""
+
+
 def environment(scratch: Path) -> dict[str, str]:
     """Only what production sets, not the caller's environment (which may name other parts)."""
     settings_dir = scratch / "settings"
     settings_dir.mkdir(exist_ok=True)
-    # The project's settings with the default queue renamed (see QUEUE), and nothing else.
-    (settings_dir / "install_check_settings.py").write_text(
-        f"from config.settings import *  # noqa: F403\n\nCELERY_TASK_DEFAULT_QUEUE = {QUEUE!r}\n"
-    )
+    # The project's settings with the queues renamed (see QUEUES), and nothing else.
+    (settings_dir / "install_check_settings.py").write_text(INSTALL_CHECK_SETTINGS)
     kept = {name: os.environ[name] for name in ("HOME", "LANG", "TMPDIR") if name in os.environ}
     return {
         **kept,
@@ -429,7 +453,11 @@ def broker_check(name: str, env: dict[str, str], scratch: Path) -> None:
             procfile=procfile,
             timeout=30,
         )
+        consumed = sorted(WORKER_QUEUE.findall(procfile.text("worker")))
+        if consumed != sorted(QUEUES):
+            raise CheckFailed(f"the worker consumes {consumed}, not every queue: {QUEUES}")
         step(f"{name}: web, worker and beat started on {broker_url}; /healthz 200")
+        step(f"{name}: the worker consumes {', '.join(consumed)}")
         token, execution = report_run(base, procfile)
         seconds = execution["duration_seconds"]
         step(f"{name}: report execution {execution['id']} (Members) succeeded in {seconds:.1f} s")
@@ -460,7 +488,7 @@ def check(scratch: Path) -> None:
             leftovers_remove()
         raise
     leftovers_remove()
-    step(f"removed database {DATABASE} and its roles, Redis db 12's keys, queue {QUEUE}")
+    step(f"removed database {DATABASE} and its roles, Redis db 12's keys, queues {QUEUE_PREFIX}*")
 
 
 def main() -> int:

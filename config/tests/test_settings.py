@@ -122,6 +122,7 @@ def test_production_urls_switch_to_production_parts(tmp_path):
         ("CELERY_BROKER_URL", "sqs://queue", "redis://"),
         ("TIME_ZONE", "Mars/Olympus_Mons", "an IANA time zone"),
         ("DEBUG", "perhaps", "true or false"),
+        ("REPORT_TIME_LIMIT", "1800", "more than REPORT_SOFT_TIME_LIMIT (1800)"),
     ],
 )
 def test_bad_value_stops_start_up_with_one_line_naming_the_variable(

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg2
 import psycopg2.errors
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
@@ -284,6 +285,13 @@ def _attempt(lease: Lease, on_progress: Callable[[int], None] | None) -> bool:
         return False
     except Exception as error:
         _discard(saved)
+        if _caused_by(error, SoftTimeLimitExceeded):
+            message = (
+                f"The report took longer than REPORT_SOFT_TIME_LIMIT "
+                f"({settings.REPORT_SOFT_TIME_LIMIT} s) and was stopped."
+            )
+            log.warning("Execution %s failed: %s", lease.execution_id, message)
+            return lease.write(lambda: _fail(lease, message))
         if _database_outage(error) and lease.attempt < settings.REPORT_MAX_ATTEMPTS:
             log.warning("Execution %s: the database went away; queued again.", lease.execution_id)
             lease.write(lambda: _requeue(lease))
@@ -423,7 +431,7 @@ def _outputs_render(
         try:
             with path.open("wb") as out:
                 renderer.render(document, out)
-        except ExecutionCancelled:
+        except (ExecutionCancelled, SoftTimeLimitExceeded):
             raise
         except Exception as error:
             log.exception("Rendering %s of execution %s failed.", output_format, execution.pk)
@@ -507,6 +515,15 @@ def _requeue(lease: Lease) -> None:
     )
     if requeued:
         enqueue_on_commit(ReportExecution.objects.get(pk=lease.execution_id))
+
+
+def _caused_by(error: BaseException | None, kind: type[BaseException]) -> bool:
+    """`error` or one it was raised from or during is a `kind` (a data source may wrap it)."""
+    while error is not None:
+        if isinstance(error, kind):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _database_outage(error: BaseException | None) -> bool:

@@ -13,6 +13,7 @@ import psycopg2
 import pytest
 import requests
 
+from config.celery import app
 from config.tests.services import HubServer
 from conftest import CeleryWorkerProcess
 
@@ -53,7 +54,7 @@ def drill_stack(own_postgres, tmp_path):
     server._manage("sync_reporting_roles")  # the ops organisation's database role
     worker = CeleryWorkerProcess(
         "filesystem://",
-        queue="celery",
+        queue=",".join(app.amqp.queues),
         pool="prefork",
         extra_env={
             **server.env,
