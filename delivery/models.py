@@ -86,7 +86,8 @@ class Delivery(models.Model):
                 fields=["next_attempt_at"],
                 name="delivery_retry_due",
                 condition=Q(status="pending"),
-            )
+            ),
+            models.Index(fields=["status"], name="delivery_status"),  # /metrics counts by status
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from accounts.models import Organization
 from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
@@ -31,3 +31,10 @@ def deliveries_failed_since(
         .order_by("-created_at", "-pk")
         .select_related("target__organization", "execution__template")
     )
+
+
+def delivery_counts_by_status() -> dict[str, int]:
+    """Every organisation's deliveries by status (for operators' metrics), zero for none."""
+    counts = dict.fromkeys(DeliveryStatus.values, 0)
+    counts.update(Delivery.objects.order_by().values_list("status").annotate(count=Count("id")))
+    return counts

@@ -7,7 +7,7 @@ it nor its executions, outputs and schedules (they answer 404, as another tenant
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Count, QuerySet, Value, When
 
 from accounts.models import Organization, Role
 from accounts.selectors import organization_role
@@ -141,3 +141,24 @@ def schedules_next(
     )
     ordered = schedules.order_by("next_run_at", "pk").select_related("template", "organization")
     return list(ordered[:limit])
+
+
+def execution_counts_by_status() -> dict[str, int]:
+    """Every organisation's executions by status (for operators' metrics), zero for none."""
+    counts = dict.fromkeys(ExecutionStatus.values, 0)
+    rows = ReportExecution.objects.order_by().values_list("status").annotate(count=Count("id"))
+    counts.update(rows)
+    return counts
+
+
+def execution_durations_finished(*, since: datetime, limit: int) -> list[tuple[list[str], float]]:
+    """(output formats, seconds) of the newest `limit` executions that succeeded since `since`,
+    every organisation's; the index on (status, finished_at) keeps it to those rows."""
+    rows = (
+        ReportExecution.objects.filter(
+            status=ExecutionStatus.SUCCEEDED, finished_at__gte=since, started_at__isnull=False
+        )
+        .order_by("-finished_at")
+        .values_list("output_formats", "started_at", "finished_at")[:limit]
+    )
+    return [(formats, (finished - started).total_seconds()) for formats, started, finished in rows]
