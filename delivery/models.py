@@ -87,7 +87,8 @@ class Delivery(models.Model):
                 name="delivery_retry_due",
                 condition=Q(status="pending"),
             ),
-            models.Index(fields=["status"], name="delivery_status"),  # /metrics counts by status
+            # /metrics counts the last hour's deliveries by status from this index alone.
+            models.Index(fields=["created_at", "status"], name="delivery_created_status"),
         ]
 
     def __str__(self) -> str:

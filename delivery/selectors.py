@@ -33,8 +33,15 @@ def deliveries_failed_since(
     )
 
 
-def delivery_counts_by_status() -> dict[str, int]:
-    """Every organisation's deliveries by status (for operators' metrics), zero for none."""
+
+def deliveries_created_counts(*, since: datetime) -> dict[str, int]:
+    """Every organisation's deliveries created since `since`, by their status now."""
     counts = dict.fromkeys(DeliveryStatus.values, 0)
-    counts.update(Delivery.objects.order_by().values_list("status").annotate(count=Count("id")))
+    rows = Delivery.objects.filter(created_at__gte=since).order_by().values_list("status")
+    counts.update(rows.annotate(count=Count("*")))
     return counts
+
+
+def deliveries_pending_count() -> int:
+    """Every organisation's deliveries still to be sent or retried, however old."""
+    return Delivery.objects.filter(status=DeliveryStatus.PENDING).count()

@@ -277,7 +277,7 @@ class ReportExecution(models.Model):
                 name="execution_queued_enqueued",
                 condition=Q(status="queued"),
             ),
-            # /metrics counts executions by status and reads the last hour's finished ones.
+            # /metrics counts and reads the executions that ended in the last hour.
             models.Index(fields=["status", "finished_at"], name="execution_status_finished"),
         ]
         constraints = [

@@ -143,17 +143,29 @@ def schedules_next(
     return list(ordered[:limit])
 
 
-def execution_counts_by_status() -> dict[str, int]:
-    """Every organisation's executions by status (for operators' metrics), zero for none."""
-    counts = dict.fromkeys(ExecutionStatus.values, 0)
-    rows = ReportExecution.objects.order_by().values_list("status").annotate(count=Count("id"))
-    counts.update(rows)
+
+def executions_active_counts() -> dict[str, int]:
+    """Every organisation's queued and running executions (few, under partial indexes)."""
+    active = [ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
+    return _status_counts(ReportExecution.objects.filter(status__in=active), active)
+
+
+def executions_finished_counts(*, since: datetime) -> dict[str, int]:
+    """Every organisation's executions that ended since `since`, by how they ended."""
+    ended = [ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED]
+    rows = ReportExecution.objects.filter(status__in=ended, finished_at__gte=since)
+    return _status_counts(rows, ended)
+
+
+def _status_counts(rows: QuerySet, statuses: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(statuses, 0)
+    counts.update(rows.order_by().values_list("status").annotate(count=Count("*")))
     return counts
 
 
 def execution_durations_finished(*, since: datetime, limit: int) -> list[tuple[list[str], float]]:
     """(output formats, seconds) of the newest `limit` executions that succeeded since `since`,
-    every organisation's; the index on (status, finished_at) keeps it to those rows."""
+    every organisation's."""
     rows = (
         ReportExecution.objects.filter(
             status=ExecutionStatus.SUCCEEDED, finished_at__gte=since, started_at__isnull=False
