@@ -33,7 +33,6 @@ def deliveries_failed_since(
     )
 
 
-
 def deliveries_created_counts(*, since: datetime) -> dict[str, int]:
     """Every organisation's deliveries created since `since`, by their status now."""
     counts = dict.fromkeys(DeliveryStatus.values, 0)

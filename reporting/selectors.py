@@ -143,7 +143,6 @@ def schedules_next(
     return list(ordered[:limit])
 
 
-
 def executions_active_counts() -> dict[str, int]:
     """Every organisation's queued and running executions (few, under partial indexes)."""
     active = [ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
