@@ -116,8 +116,9 @@ def test_executions_deliveries_and_rollup_lag_are_counted_from_the_database(clie
 def test_request_latency_is_labelled_by_route_never_by_path(client):
     before = scrape(client)
     client.get("/healthz")
-    client.get("/api/v1/business-intelligence/report-templates/987654321/")
-    client.get("/no/such/page-123456789")
+    client.get("/api/v1/business-intelligence/report-templates/pkzqx/")
+    client.get("/no/such/page-pgzqx")
+    client.get("/static/no-such-file-stzqx.css")
     client.generic("BREW", "/healthz")
     response = client.get("/metrics")
     text = response.content.decode()
@@ -134,7 +135,8 @@ def test_request_latency_is_labelled_by_route_never_by_path(client):
     assert grew(route="healthz", method="OTHER", status="4xx") == 1
     assert grew(route="report-template-detail", method="GET", status="4xx") == 1
     assert grew(route="unmatched", method="GET", status="4xx") == 1
-    for raw in ("987654321", "123456789", "BREW"):
+    assert grew(route="static", method="GET", status="4xx") == 1
+    for raw in ("pkzqx", "pgzqx", "stzqx", "BREW"):
         assert raw not in text
 
 
