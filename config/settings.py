@@ -369,7 +369,9 @@ REPORT_QUERY_TIMEOUT = env_int("REPORT_QUERY_TIMEOUT", 300, minimum=1)  # second
 # connections per organisation at once.
 REPORTING_ROLE_KEY = env_str("REPORTING_ROLE_KEY", "")
 REPORTING_ROLE_CONNECTION_LIMIT = env_int("REPORTING_ROLE_CONNECTION_LIMIT", 10, minimum=1)
-REPORT_PDF_MAX_ROWS = env_int("REPORT_PDF_MAX_ROWS", 10_000, minimum=1)
+# Rows per table shown in PDF and HTML outputs; a cut table says so in the output.
+REPORT_PDF_MAX_ROWS = env_int("REPORT_PDF_MAX_ROWS", 200_000, minimum=1)
+REPORT_HTML_MAX_ROWS = env_int("REPORT_HTML_MAX_ROWS", 10_000, minimum=1)
 REPORT_LINK_MAX_AGE_DAYS = env_int("REPORT_LINK_MAX_AGE_DAYS", 7, minimum=1)
 # The address people reach this service at, for links in e-mails and webhooks. Unset, the
 # address `make run` serves (HOST and PORT; loopback when HOST binds every interface).

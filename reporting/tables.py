@@ -11,12 +11,17 @@ Spool text per column type (what `spool_text` writes and `SpooledTable.rows` rea
   boolean   true / false (t / f from COPY also read)
   date      2025-03-01     datetime  2025-03-01 10:00:00+00:00 (UTC; COPY's +00 also read)
   json      JSON text
+
+A number column's `scale` is how many decimals its values show in PDF, HTML and XLSX (a
+`numeric(12,2)` 13.7 shows as 13.70); None shows a value as stored. It comes from the column's
+declared scale where the database gives one (PostgreSQL `numeric(p,s)`), else from the values:
+the most decimals of a Decimal value in the column (a float says nothing about its scale).
 """
 
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +44,7 @@ csv.register_dialect(
 class Column:
     name: str
     type: str = "string"
+    scale: int | None = None  # a number column's decimals (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.type not in COLUMN_TYPES:
@@ -125,6 +131,61 @@ def spool_rows(path: Path, batches: Iterable[Sequence[Sequence[Any]]]) -> int:
     return count
 
 
+def decimal_scale(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+class DecimalScales:
+    """Finds the scale of number columns that have none from their Decimal values, as the rows
+    pass on their way to the spool (`observed`); `columns()` gives the columns with it."""
+
+    def __init__(self, columns: list[Column]) -> None:
+        self._columns = columns
+        self._scales: dict[int, int | None] = {
+            index: None
+            for index, column in enumerate(columns)
+            if column.type == "number" and column.scale is None
+        }
+
+    def observed(
+        self, batches: Iterable[Sequence[Sequence[Any]]]
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        scales = self._scales
+        for batch in batches:
+            if scales:
+                for row in batch:
+                    for index, scale in scales.items():
+                        value = row[index]
+                        if isinstance(value, Decimal) and value.is_finite():
+                            scales[index] = max(scale or 0, decimal_scale(value))
+            yield batch
+
+    def columns(self) -> list[Column]:
+        return _with_scales(self._columns, self._scales)
+
+
+def spool_text_scales(path: Path, columns: list[Column], positions: list[int]) -> list[Column]:
+    """The columns, those at `positions` given the most decimals their spool text shows: for
+    columns the database wrote as decimal text (PostgreSQL's numeric without a declared scale)."""
+    scales: dict[int, int | None] = dict.fromkeys(positions)
+    if positions:
+        with path.open(newline="", encoding="utf-8") as spool:
+            for fields in csv.reader(spool, "spool"):
+                for index in positions:
+                    text = fields[index]
+                    if (point := text.find(".")) >= 0:
+                        scales[index] = max(scales[index] or 0, len(text) - point - 1)
+    return _with_scales(columns, scales)
+
+
+def _with_scales(columns: list[Column], scales: dict[int, int | None]) -> list[Column]:
+    return [
+        replace(column, scale=scales[index]) if scales.get(index) is not None else column
+        for index, column in enumerate(columns)
+    ]
+
+
 @dataclass(frozen=True)
 class Branding:
     name: str
@@ -156,5 +217,7 @@ class ReportDocument:
     tables: list[SpooledTable]
     charts: list[Chart] = field(default_factory=list)
     layout: str | None = None  # Django template source for HTML/PDF; None: the default layout
-    pdf_max_rows: int = 10_000  # rows per table shown in PDF and HTML
+    pdf_max_rows: int = 200_000  # rows per table shown in PDF
+    # HTML is one page built in memory and opened whole in a browser: it keeps its own, lower cap.
+    html_max_rows: int = 10_000
     csv_formula_escaping: bool = True  # CSV: a `'` before formula-leading text cells

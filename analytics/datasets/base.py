@@ -30,6 +30,7 @@ RANGE_PARAMETERS = {
     },
 }
 ZERO = Decimal("0.00")
+MONEY_SCALE = 2  # the fact tables' money fields are numeric(12,2)
 
 Row = dict[str, Any]
 
@@ -78,6 +79,12 @@ def _day(parameters: Mapping[str, Any], name: str) -> date | None:
         return date.fromisoformat(str(value))
     except ValueError:
         raise DataSourceError(f"{name} must be a date written YYYY-MM-DD, not {value!r}.") from None
+
+
+def money(name: str) -> Column:
+    """A column of money: shown with two decimals. Declared, because sums on SQLite come back
+    as 15-digit Decimals (27.4000000000000) whose exponent says nothing about the scale."""
+    return Column(name, "number", MONEY_SCALE)
 
 
 def stream(columns: list[Column], rows: Iterable[Row]) -> RowStream:

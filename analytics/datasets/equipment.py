@@ -20,6 +20,7 @@ from analytics.datasets.base import (
     dataset,
     every,
     iterate,
+    money,
     percent,
     ratio,
     span_for,
@@ -125,9 +126,9 @@ def equipment_revenue(organization_id: Any, parameters: Mapping[str, Any]) -> Ro
     return stream(
         [
             *MACHINE,
-            Column("revenue", "number"),
-            Column("cost", "number"),
-            Column("margin", "number"),
+            money("revenue"),
+            money("cost"),
+            money("margin"),
         ],
         described,
     )
@@ -155,7 +156,7 @@ def equipment_daily(organization_id: Any, parameters: Mapping[str, Any]) -> RowS
             Column("sessions", "integer"),
             Column("minutes", "integer"),
             Column("maintenance_sessions", "integer"),
-            Column("revenue", "number"),
+            money("revenue"),
         ],
         every(iterate(rows), "day", span.days(), zero),
     )

@@ -13,6 +13,7 @@ from analytics.datasets.base import (
     dataset,
     every,
     iterate,
+    money,
     percent,
     span_for,
     stream,
@@ -47,8 +48,8 @@ def revenue_daily(organization_id: Any, parameters: Mapping[str, Any]) -> RowStr
     return stream(
         [
             Column("day", "date"),
-            *(Column(source, "number") for source in SOURCES),
-            Column("total", "number"),
+            *(money(source) for source in SOURCES),
+            money("total"),
             Column("transactions", "integer"),
         ],
         every(iterate(rows), "day", span.days(), zero),
@@ -77,7 +78,7 @@ def revenue_payment_methods(organization_id: Any, parameters: Mapping[str, Any])
         [
             Column("payment_method"),
             Column("transactions", "integer"),
-            Column("amount", "number"),
+            money("amount"),
             Column("share_percent", "number"),
         ],
         described,
@@ -101,7 +102,7 @@ def revenue_monthly(organization_id: Any, parameters: Mapping[str, Any]) -> RowS
         [
             Column("month", "date"),
             Column("transactions", "integer"),
-            Column("amount", "number"),
+            money("amount"),
             Column("growth_percent", "number"),
         ],
         _with_growth(months),

@@ -5,7 +5,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
-from reporting.tables import Column, spool_rows
+from reporting.tables import Column, DecimalScales, spool_rows
 
 
 class DataSourceError(Exception):
@@ -85,8 +85,10 @@ def spool_from_stream(row_stream: RowStream, path: Path) -> tuple[list[Column], 
     batches: Iterable[Sequence[Sequence[Any]]] = row_stream.batches
     if positions:
         batches = (_json_encoded(batch, positions) for batch in row_stream.batches)
+    scales = DecimalScales(row_stream.columns)
     try:
-        return row_stream.columns, spool_rows(path, batches)
+        row_count = spool_rows(path, scales.observed(batches))
+        return scales.columns(), row_count
     finally:
         row_stream.close()
 

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from typing import BinaryIO
 
 from reporting.renderers import register
@@ -8,7 +9,8 @@ from reporting.tables import ReportDocument
 class HtmlRenderer:
     """The report's layout as one standalone page: styles inline, the logo as a data: URI.
 
-    Like the PDF, each table shows at most `pdf_max_rows` rows and says when it was cut.
+    Each table shows at most `html_max_rows` rows (and no more than the PDF) and says when it
+    was cut: the page is built in memory and opened whole in a browser.
     """
 
     format = "html"
@@ -17,7 +19,8 @@ class HtmlRenderer:
         return "text/html; charset=utf-8", "html"
 
     def render(self, document: ReportDocument, out: BinaryIO) -> None:
-        out.write(render_layout(document).encode("utf-8"))
+        shown = min(document.pdf_max_rows, document.html_max_rows)
+        out.write(render_layout(replace(document, pdf_max_rows=shown)).encode("utf-8"))
 
 
 register(HtmlRenderer())

@@ -10,7 +10,7 @@ import base64
 import json
 import mimetypes
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,6 +42,7 @@ NUMERIC_TYPES = {"integer", "number"}
 # only where needed matters: it makes WeasyPrint's PDF output about 30% slower.
 MIN_COLUMN_CHARS, MAX_COLUMN_CHARS = 4, 40
 PAGE_WIDTH_CHARS = 90
+SAMPLE_ROWS = 2  # of a table drawn apart: odd and even rows, for their look
 
 
 def static_path(path: str) -> Path | None:
@@ -100,13 +101,13 @@ class TableView:
     name: str
     title: str
     columns: list[ColumnView]
-    rows: list[list[str]]
+    rows: list[list[str]]  # of a table drawn apart, only its first SAMPLE_ROWS
     row_count: int  # every row of the table, as the CSV and XLSX outputs hold them
+    shown: int  # the rows the PDF or HTML shows
     charts: list[ChartView] = field(default_factory=list)
-
-    @property
-    def shown(self) -> int:
-        return len(self.rows)
+    # Its rows are drawn outside the layout (the PDF's fast path): the layout lays out the
+    # header and the sample rows, which give the drawing its geometry and look.
+    drawn_apart: bool = False
 
     @property
     def cut(self) -> bool:
@@ -122,26 +123,31 @@ class TableView:
         )
 
 
-def render_layout(document: ReportDocument) -> str:
+def render_layout(document: ReportDocument, *, drawn_apart: Collection[str] = ()) -> str:
     """The document's layout rendered to HTML, times shown in the document's time zone, by the
-    restricted layout engine and then sanitized (`sanitize.html_clean`)."""
+    restricted layout engine and then sanitized (`sanitize.html_clean`). The tables named in
+    `drawn_apart` hold only their first SAMPLE_ROWS rows (see `TableView.drawn_apart`)."""
     if document.layout is None:
         template = layout_engine().get_template(DEFAULT_LAYOUT)
     else:
         template = layout_template(document.layout)
-    context = Context(layout_context(document), autoescape=True)
+    context = Context(layout_context(document, drawn_apart=drawn_apart), autoescape=True)
     # `{{ generated_at }}` in a layout converts to the active zone: make it the report's.
     with timezone.override(document.time_zone):
         return html_clean(template.render(context))
 
 
-def layout_context(document: ReportDocument) -> dict[str, Any]:
+def layout_context(
+    document: ReportDocument, *, drawn_apart: Collection[str] = ()
+) -> dict[str, Any]:
     names = {table.name for table in document.tables}
     for chart in document.charts:
         if chart.table not in names:
             raise ValueError(f"Chart {chart.title!r} names table {chart.table!r}, not in report.")
     tables = [
-        _table_view(table, document, html_id=f"table-{number}")
+        _table_view(
+            table, document, html_id=f"table-{number}", drawn_apart=table.name in drawn_apart
+        )
         for number, table in enumerate(document.tables, start=1)
     ]
     local_time = document.generated_at.astimezone(document.time_zone)
@@ -165,8 +171,11 @@ def layout_context(document: ReportDocument) -> dict[str, Any]:
     }
 
 
-def _table_view(table: SpooledTable, document: ReportDocument, *, html_id: str) -> TableView:
-    """Reads at most `pdf_max_rows` rows once: the cells' text, and the charts' values."""
+def _table_view(
+    table: SpooledTable, document: ReportDocument, *, html_id: str, drawn_apart: bool
+) -> TableView:
+    """Reads at most `pdf_max_rows` rows once: the cells' text (kept for the first SAMPLE_ROWS
+    only when the table is drawn apart), their widths, and the charts' values."""
     charts = [chart for chart in document.charts if chart.table == table.name]
     names = [column.name for column in table.columns]
     for chart in charts:
@@ -175,25 +184,32 @@ def _table_view(table: SpooledTable, document: ReportDocument, *, html_id: str) 
                 raise ValueError(f"Chart {chart.title!r} names column {name!r}, not in its table.")
     charted = {names.index(name) for chart in charts for name in (chart.x, *chart.y)}
     values: dict[int, list[Any]] = {index: [] for index in charted}
-    formats = [_cell_formatter(column, document.time_zone) for column in table.columns]
+    labels: dict[int, list[str]] = {names.index(chart.x): [] for chart in charts}
+    formats = [cell_formatter(column, document.time_zone) for column in table.columns]
     widths = [len(name) for name in names]
-    rows = []
+    rows, kept, shown = [], SAMPLE_ROWS if drawn_apart else document.pdf_max_rows, 0
     with closing(table.rows()) as spooled_rows:
         for row in islice(spooled_rows, document.pdf_max_rows):
             texts = [text(value) for text, value in zip(formats, row, strict=True)]
             widths = [max(width, len(cell)) for width, cell in zip(widths, texts, strict=True)]
-            rows.append(texts)
+            shown += 1
+            if shown <= kept:
+                rows.append(texts)
             for index, column_values in values.items():
                 column_values.append(row[index])
+            for index, column_labels in labels.items():
+                column_labels.append(texts[index])
     view = TableView(
         html_id=html_id,
         name=table.name,
         title=table.title,
         columns=_column_views(table.columns, widths),
         rows=rows,
-        row_count=max(table.row_count, len(rows)),
+        row_count=max(table.row_count, shown),
+        shown=shown,
+        drawn_apart=drawn_apart,
     )
-    view.charts = [_chart_view(chart, names, values, rows, document) for chart in charts]
+    view.charts = [_chart_view(chart, names, values, labels, document) for chart in charts]
     return view
 
 
@@ -215,24 +231,26 @@ def _chart_view(
     chart: Chart,
     names: list[str],
     values: dict[int, list[Any]],
-    rows: list[list[str]],
+    labels: dict[int, list[str]],
     document: ReportDocument,
 ) -> ChartView:
-    x = names.index(chart.x)
-    labels = [row[x] for row in rows]
     series = {name: values[names.index(name)] for name in chart.y}
     colour = document.branding.colour
     svg = chart_svg(
         chart,
-        labels=labels,
+        labels=labels[names.index(chart.x)],
         series=series,
         first_colour=colour if COLOUR.fullmatch(colour) else DEFAULT_COLOUR,
     )
     return ChartView(title=chart.title, svg=mark_safe(svg))
 
 
-def _cell_formatter(column: Column, time_zone: ZoneInfo) -> Callable[[Any], str]:
+def cell_formatter(column: Column, time_zone: ZoneInfo) -> Callable[[Any], str]:
+    """A column's values as the PDF and HTML show them."""
     format_value = _FORMATS.get(column.type, str)
+    if column.type == "number" and column.scale is not None:
+        scaled = f"{{:.{column.scale}f}}".format
+        return lambda value: "" if value is None else scaled(value)
     if column.type == "datetime":
         return lambda value: (
             "" if value is None else f"{value.astimezone(time_zone):%Y-%m-%d %H:%M:%S}"

@@ -23,6 +23,7 @@ take content from the body (running elements, string-set) are not supported for 
 """
 
 import gc
+import logging
 import os
 import pickle
 import queue
@@ -43,12 +44,17 @@ from pypdf import PdfReader, PdfWriter
 
 from reporting.renderers import register
 from reporting.renderers.layout import STATIC_ROOT, render_layout
+from reporting.renderers.pdf_fast import FastPathRefused, render_fast
 from reporting.tables import ReportDocument
 
 if TYPE_CHECKING:
     from weasyprint.document import Page
 
+logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Tables of this many shown rows or more are drawn by ReportLab (pdf_fast/). Measured with
+# bench/pdf.py --threshold (README "Long PDF tables"): from 100 rows the fast path is faster.
+FAST_ROWS = 100
 CHUNK_ROWS = 400  # ~9 pages: a worker stays near 125 MB
 WORKERS = 2
 ROW_ANCHOR = "rh-row-"  # ids given to rows of a measured chunk; never in the output
@@ -76,14 +82,31 @@ PAGE_BREAK = "break-after: page"
 class PdfRenderer:
     format = "pdf"
 
-    def __init__(self, *, chunk_rows: int = CHUNK_ROWS, workers: int = WORKERS) -> None:
+    def __init__(
+        self, *, chunk_rows: int = CHUNK_ROWS, workers: int = WORKERS, fast_rows: int = FAST_ROWS
+    ) -> None:
         self.chunk_rows = chunk_rows
         self.workers = workers
+        self.fast_rows = fast_rows
 
     def media(self, document: ReportDocument) -> tuple[str, str]:
         return "application/pdf", "pdf"
 
     def render(self, document: ReportDocument, out: BinaryIO) -> None:
+        limit = document.pdf_max_rows
+        shown = {table.name: min(table.row_count, limit) for table in document.tables}
+        fast = {name: rows for name, rows in shown.items() if rows >= self.fast_rows}
+        if fast:
+            html = render_layout(document, drawn_apart=fast)
+            with TemporaryDirectory(prefix="report-pdf-") as folder:
+                try:
+                    render_fast(document, html, fast, Path(folder), out)
+                    return
+                except FastPathRefused as refusal:
+                    logger.info("PDF of %r drawn by WeasyPrint alone: %s", document.slug, refusal)
+        self._render_html(document, out)
+
+    def _render_html(self, document: ReportDocument, out: BinaryIO) -> None:
         with TemporaryDirectory(prefix="report-pdf-") as folder, self._executor(document) as pool:
             # The workers start while the layout is rendered and parsed here.
             parts = _Parts(RowSlicer(render_layout(document)), pool, Path(folder))
@@ -331,7 +354,7 @@ class RowSlicer:
 
     def __init__(self, html: str) -> None:
         root = tinyhtml5.parse(html, namespace_html_elements=False)
-        _strip_namespaces(root)
+        strip_namespaces(root)
         self.root_attributes = dict(root.attrib)
         self.head = root.find("head")
         self.body = root.find("body")
@@ -420,7 +443,7 @@ class _Range:
         return self.holds(position) or position == self.stop == self.row_count
 
 
-def _strip_namespaces(root: Element) -> None:
+def strip_namespaces(root: Element) -> None:
     """Inline SVG parses into the SVG namespace; HTML serialisation wants plain names."""
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.startswith("{"):

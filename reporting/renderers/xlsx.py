@@ -13,7 +13,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 from reporting.renderers import register
-from reporting.tables import Chart, ReportDocument, SpooledTable
+from reporting.tables import Chart, Column, ReportDocument, SpooledTable
 
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_DATA_ROWS_PER_SHEET = 1_048_575  # Excel's 1,048,576 rows, less the header row
@@ -135,15 +135,27 @@ def _write_table(
     placed = _PlacedTable(table)
     widths = _column_widths(table)
     wanted = table.title or table.name
+    decimal_formats = [_decimal_format(workbook, column) for column in table.columns]
     for part, rows in enumerate(_sheet_batches(table.rows(), MAX_DATA_ROWS_PER_SHEET), start=1):
         sheet = workbook.add_worksheet(names.claim(wanted, part))
         _start_sheet(sheet, table, widths, formats)
         writers, cell_formats = _cell_writers(sheet, table, formats, time_zone)
+        cell_formats = [
+            decimal_format or cell_format
+            for decimal_format, cell_format in zip(decimal_formats, cell_formats, strict=True)
+        ]
         written = _write_rows(writers, cell_formats, rows)
         sheet.autofilter(0, 0, written, len(table.columns) - 1)
         placed.sheets.append(sheet.name)
         placed.rows_per_sheet.append(written)
     return placed
+
+
+def _decimal_format(workbook: Workbook, column: Column) -> Format | None:
+    """A number column with a scale keeps its values as numbers, shown with that many decimals."""
+    if column.type != "number" or column.scale is None:
+        return None
+    return workbook.add_format({"num_format": "0." + "0" * column.scale if column.scale else "0"})
 
 
 def _sheet_batches(rows: Iterable[list[Any]], size: int) -> Iterator[Iterator[list[Any]]]:

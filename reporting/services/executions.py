@@ -374,6 +374,7 @@ def _document_build(
         charts=[Chart(**chart) for chart in template.charts],
         layout=layout_source(template),
         pdf_max_rows=settings.REPORT_PDF_MAX_ROWS,
+        html_max_rows=settings.REPORT_HTML_MAX_ROWS,
         csv_formula_escaping=template.csv_formula_escaping,
     )
 

@@ -34,6 +34,9 @@ SALES_COLUMNS = [
     Column("region"),
     Column("booked_at", "datetime"),
 ]
+# The tests of chunked WeasyPrint rendering keep long tables in HTML (test_pdf_fast_tables.py
+# tests the ReportLab path), as a layout that draws its own tables does.
+HTML_ONLY = 10**9
 
 
 class CountingTable(SpooledTable):
@@ -166,14 +169,15 @@ def long_pdf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     rendered on two worker processes."""
     folder = tmp_path_factory.mktemp("long")
     table = spooled(folder, "sales", SALES_COLUMNS, sales_rows(LONG_ROWS))
-    return render_pdf(report([table]), PdfRenderer(chunk_rows=240, workers=2))
+    return render_pdf(report([table]), PdfRenderer(chunk_rows=240, workers=2, fast_rows=HTML_ONLY))
 
 
 def test_pdf_of_two_long_tables_keeps_every_row_once_and_in_order(tmp_path: Path) -> None:
     first = spooled(tmp_path, "north", SALES_COLUMNS, sales_rows(450))
     second = spooled(tmp_path, "south", SALES_COLUMNS, sales_rows(450)[::-1])
 
-    pages = pdf_pages(render_pdf(report([first, second]), PdfRenderer(chunk_rows=150)))
+    renderer = PdfRenderer(chunk_rows=150, fast_rows=HTML_ONLY)
+    pages = pdf_pages(render_pdf(report([first, second]), renderer))
 
     text = "\n".join(pages)
     invoices = [int(found) for found in re.findall(r"^\s*(\d{4})\s+Customer", text, re.M)]
@@ -183,7 +187,7 @@ def test_pdf_of_two_long_tables_keeps_every_row_once_and_in_order(tmp_path: Path
 
 
 def render_in_child(document: ReportDocument) -> bytes:
-    return render_pdf(document, PdfRenderer(chunk_rows=200, workers=2))
+    return render_pdf(document, PdfRenderer(chunk_rows=200, workers=2, fast_rows=HTML_ONLY))
 
 
 def test_pdf_renders_on_its_workers_inside_a_celery_prefork_worker(tmp_path: Path) -> None:
@@ -358,6 +362,16 @@ def test_html_is_a_standalone_page_with_rows_cut_notice_and_charts(tmp_path: Pat
     assert page.count("<svg") == 2
     assert "Amount by region" in page
     assert "#7a1f5c" in page  # the organisation's colour
+
+
+def test_html_keeps_its_own_lower_row_cap_and_says_so(tmp_path: Path) -> None:
+    table = spooled(tmp_path, "sales", SALES_COLUMNS, sales_rows(80))
+
+    page = render_html(report([table], pdf_max_rows=70, html_max_rows=30))
+
+    assert "<td>Customer 00029</td>" in page
+    assert "Customer 00030" not in page
+    assert "Showing the first 30 of 80 rows; the CSV and XLSX outputs hold every row." in page
 
 
 def test_html_escapes_data_and_refuses_a_colour_that_is_not_one(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ class DatabaseAdapter:
         run = _prepare(query, config, {}, organization_id)
         guard = Guard(timeout=settings.REPORT_QUERY_TIMEOUT)
         with run.session(guard) as session, session.connection.cursor() as cursor:
-            names = [name for name, _ in describe(cursor, run.statement, run.values, guard)]
+            names = [name for name, *_ in describe(cursor, run.statement, run.values, guard)]
         shown = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
         return f"OK: {len(names)} column{'' if len(names) == 1 else 's'} ({shown})"
 

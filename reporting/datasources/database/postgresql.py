@@ -9,7 +9,7 @@ from psycopg2 import sql
 
 from reporting.datasources.database.guard import Guard
 from reporting.datasources.database.statements import describe
-from reporting.tables import Column
+from reporting.tables import Column, spool_text_scales
 
 # PostgreSQL type OIDs (pg_type) that have a column type; other types travel as their text.
 _TYPES = {
@@ -26,7 +26,8 @@ _TYPES = {
     114: "json",
     3802: "json",  # jsonb
 }
-_BOOLEAN, _JSONB = 16, 3802
+_BOOLEAN, _JSONB, _NUMERIC = 16, 3802, 1700
+_MAX_SCALE = 16383  # numeric's largest; the driver says 65535 for a numeric without a typmod
 _TEXT = {18, 19, 25, 705, 1042, 1043}  # char, name, text, unknown, bpchar, varchar
 
 
@@ -64,19 +65,39 @@ def copy(
         copy_sql = f"COPY ({cursor.mogrify(select, values).decode()}) TO STDOUT WITH CSV"
         with path.open("wb") as spool:
             cursor.copy_expert(copy_sql, spool)
-        return _columns(described), cursor.rowcount
+        row_count = cursor.rowcount
+    columns = _columns(described)
+    # A numeric without a declared scale (sum(), round(x, 2)…) shows the most decimals of its
+    # values, which COPY writes as they are: 13.70 stays 13.70.
+    undeclared = [
+        index
+        for index, ((_, oid, _), column) in enumerate(zip(described, columns, strict=True))
+        if oid == _NUMERIC and column.scale is None
+    ]
+    return spool_text_scales(path, columns, undeclared), row_count
 
 
-def _columns(described: list[tuple[str, int]]) -> list[Column]:
-    return [Column(name, _TYPES.get(oid, "string")) for name, oid in described]
+def _columns(described: list[tuple[str, int, int | None]]) -> list[Column]:
+    return [
+        Column(name, _TYPES.get(oid, "string"), _declared_scale(oid, scale))
+        for name, oid, scale in described
+    ]
 
 
-def _select(statement: str, described: list[tuple[str, int]], *, for_copy: bool) -> sql.Composed:
+def _declared_scale(oid: int, scale: int | None) -> int | None:
+    if oid == _NUMERIC and scale is not None and 0 <= scale <= _MAX_SCALE:
+        return scale
+    return None
+
+
+def _select(
+    statement: str, described: list[tuple[str, int, int | None]], *, for_copy: bool
+) -> sql.Composed:
     """The statement wrapped to cast the columns that need it on their way out. Columns are
     renamed by position, so duplicate or unnamed columns stay apart."""
     positions = [sql.Identifier(f"c{index}") for index in range(len(described))]
     expressions = []
-    for position, (_, oid) in zip(positions, described, strict=True):
+    for position, (_, oid, _) in zip(positions, described, strict=True):
         cast = _cast(oid, for_copy=for_copy)
         expressions.append(sql.SQL(f"{{}}::{cast}").format(position) if cast else position)
     return sql.SQL("SELECT {expressions} FROM (\n{statement}\n) AS q ({positions})").format(

@@ -118,10 +118,11 @@ def placeholder_names(query: str) -> set[str]:
 
 def describe(
     cursor: Any, statement: str, values: Mapping[str, Any], guard: Guard
-) -> list[tuple[str, Any]]:
-    """(name, type code) of each result column, without reading a row."""
+) -> list[tuple[str, Any, int | None]]:
+    """(name, type code, scale) of each result column, without reading a row; the scale is the
+    driver's (PostgreSQL: a numeric's declared scale, or 65535 when none is), None on SQLite."""
     guard.restart()
     cursor.execute(f"SELECT * FROM (\n{statement}\n) AS q LIMIT 0", values)
     if not cursor.description:
         raise DataSourceError("The query gives no columns.")
-    return [(column[0], column[1]) for column in cursor.description]
+    return [(column[0], column[1], column[5]) for column in cursor.description]
