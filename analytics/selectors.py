@@ -9,12 +9,12 @@ not events: they are read from their own table, a row per project.
 """
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import msgspec
 from django.conf import settings
-from django.db.models import Q, TextField
+from django.db.models import Count, Min, Q, TextField
 from django.db.models.functions import Cast
 
 from accounts.models import Organization
@@ -192,3 +192,9 @@ def dashboard_get(
 
     query = {"start_date": start_date, "end_date": end_date, "period": period}
     return cached_answer(organization, "dashboard", query, compute)
+
+
+def dirty_days_summary() -> tuple[int, datetime | None]:
+    """How many organisation days wait for their roll-ups, and the oldest mark among them."""
+    summary = AnalyticsDirtyDay.objects.aggregate(count=Count("id"), oldest=Min("marked_at"))
+    return summary["count"], summary["oldest"]

@@ -73,6 +73,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     )
 
 
+def env_choice(name: str, default: str, *, choices: Iterable[str]) -> str:
+    allowed = tuple(choices)
+
+    def parse(raw: str) -> str:
+        if raw.lower() not in allowed:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return _read(name, default, parse, "one of " + ", ".join(allowed))
+
+
 def env_time_zone(name: str, default: str) -> str:
     def parse(raw: str) -> str:
         zoneinfo.ZoneInfo(raw)

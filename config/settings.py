@@ -17,6 +17,7 @@ from config.env import (
     database_config,
     email_config,
     env_bool,
+    env_choice,
     env_fernet_keys,
     env_int,
     env_list,
@@ -32,6 +33,7 @@ from config.env import (
     secret_key_check,
     site_url_default,
 )
+from config.logs import LOG_FORMATS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 read_dotenv(BASE_DIR / ".env")
@@ -79,6 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.metrics.RequestLatencyMiddleware",  # first: times everything below it
     "django.middleware.security.SecurityMiddleware",
     "config.request_limits.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -522,13 +525,25 @@ REPORT_MAX_ATTEMPTS = env_int("REPORT_MAX_ATTEMPTS", 3, minimum=1)
 REPORT_SPOOL_DIR = env_path("REPORT_SPOOL_DIR", VAR_DIR / "spool", base=BASE_DIR)
 REPORT_SPOOL_DIR.mkdir(parents=True, exist_ok=True)
 
+# --- Metrics --------------------------------------------------------------------------------
+# Who may read /metrics (config/metrics/views.py): with neither set, this machine only
+# (loopback); with a token, requests that send `Authorization: Bearer <token>`; with networks,
+# requests from them (the address config.client_address believes); with both, both.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS")
+
 # --- Logging --------------------------------------------------------------------------------
+# text: one readable line per record; json: one JSON object per line (config/logs.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", choices=LOG_FORMATS)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "config.logs.JsonFormatter"},
+    },
     "filters": {"outage_tracebacks": {"()": "config.outages.OutageTracebackFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # WeasyPrint logs every rendering step at INFO; its warnings are what matter.

@@ -86,7 +86,9 @@ class Delivery(models.Model):
                 fields=["next_attempt_at"],
                 name="delivery_retry_due",
                 condition=Q(status="pending"),
-            )
+            ),
+            # /metrics counts the last hour's deliveries by status from this index alone.
+            models.Index(fields=["created_at", "status"], name="delivery_created_status"),
         ]
 
     def __str__(self) -> str:

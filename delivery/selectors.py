@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from accounts.models import Organization
 from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
@@ -31,3 +31,16 @@ def deliveries_failed_since(
         .order_by("-created_at", "-pk")
         .select_related("target__organization", "execution__template")
     )
+
+
+def deliveries_created_counts(*, since: datetime) -> dict[str, int]:
+    """Every organisation's deliveries created since `since`, by their status now."""
+    counts = dict.fromkeys(DeliveryStatus.values, 0)
+    rows = Delivery.objects.filter(created_at__gte=since).order_by().values_list("status")
+    counts.update(rows.annotate(count=Count("*")))
+    return counts
+
+
+def deliveries_pending_count() -> int:
+    """Every organisation's deliveries still to be sent or retried, however old."""
+    return Delivery.objects.filter(status=DeliveryStatus.PENDING).count()

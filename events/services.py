@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from analytics.services import data_received
+from config.metrics import events_ingested_count
 from events.ingestion import (
     IngestResult,
     Problems,
@@ -157,6 +158,7 @@ def events_ingest(
         now = timezone.now()
         moments = [row.get("timestamp") or now for row in result.rows]
         data_received(organization=organization, moments=moments)
+    transaction.on_commit(lambda: events_ingested_count(table="events", count=result.stored))
     return result
 
 
@@ -174,4 +176,5 @@ def facts_ingest(*, table: str, organization: Organization, records: list[Any]) 
         name = _DAY_FIELDS.get(table)
         moments = [row[name] for row in result.rows] if name else []
         data_received(organization=organization, moments=moments)
+    transaction.on_commit(lambda: events_ingested_count(table=table, count=result.stored))
     return result

@@ -277,6 +277,8 @@ class ReportExecution(models.Model):
                 name="execution_queued_enqueued",
                 condition=Q(status="queued"),
             ),
+            # /metrics counts and reads the executions that ended in the last hour.
+            models.Index(fields=["status", "finished_at"], name="execution_status_finished"),
         ]
         constraints = [
             # Exactly one execution per schedule slot, however often beat or a redelivered

@@ -7,7 +7,7 @@ it nor its executions, outputs and schedules (they answer 404, as another tenant
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Count, QuerySet, Value, When
 
 from accounts.models import Organization, Role
 from accounts.selectors import organization_role
@@ -141,3 +141,35 @@ def schedules_next(
     )
     ordered = schedules.order_by("next_run_at", "pk").select_related("template", "organization")
     return list(ordered[:limit])
+
+
+def executions_active_counts() -> dict[str, int]:
+    """Every organisation's queued and running executions (few, under partial indexes)."""
+    active = [ExecutionStatus.QUEUED, ExecutionStatus.RUNNING]
+    return _status_counts(ReportExecution.objects.filter(status__in=active), active)
+
+
+def executions_finished_counts(*, since: datetime) -> dict[str, int]:
+    """Every organisation's executions that ended since `since`, by how they ended."""
+    ended = [ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED]
+    rows = ReportExecution.objects.filter(status__in=ended, finished_at__gte=since)
+    return _status_counts(rows, ended)
+
+
+def _status_counts(rows: QuerySet, statuses: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(statuses, 0)
+    counts.update(rows.order_by().values_list("status").annotate(count=Count("*")))
+    return counts
+
+
+def execution_durations_finished(*, since: datetime, limit: int) -> list[tuple[list[str], float]]:
+    """(output formats, seconds) of the newest `limit` executions that succeeded since `since`,
+    every organisation's."""
+    rows = (
+        ReportExecution.objects.filter(
+            status=ExecutionStatus.SUCCEEDED, finished_at__gte=since, started_at__isnull=False
+        )
+        .order_by("-finished_at")
+        .values_list("output_formats", "started_at", "finished_at")[:limit]
+    )
+    return [(formats, (finished - started).total_seconds()) for formats, started, finished in rows]

@@ -11,6 +11,7 @@ import requests
 from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError
 from django.db.utils import ConnectionHandler
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from config.celery import app, ping
@@ -170,3 +171,24 @@ def test_a_task_that_failed_on_an_outage_is_one_line_in_the_worker_log(caplog):
     assert record.getMessage() == (
         f"Task ping[1] raised unexpected: {error!r} [cache unavailable: ConnectionError: {error}]"
     )
+
+
+def test_metrics_answer_with_database_up_0_while_the_database_is_stopped(own_postgres, hub_server):
+    def samples() -> dict[str, float]:
+        response = requests.get(f"{hub_server.url}/metrics")
+        assert response.status_code == 200, response.text
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+            if not sample.labels
+        }
+
+    assert samples()["reporting_hub_database_up"] == 1
+    own_postgres.stop()
+    down = samples()
+    assert down["reporting_hub_database_up"] == 0
+    assert "reporting_hub_rollup_lag_seconds" not in down
+    assert down["reporting_hub_broker_up"] == 1
+    own_postgres.start()
+    assert samples()["reporting_hub_database_up"] == 1
