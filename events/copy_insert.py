@@ -119,5 +119,4 @@ def instances_insert_new(instances: Sequence[models.Model]) -> None:
         if not field.primary_key and not getattr(field, "auto_now_add", False)
     ]
     rows = [{name: getattr(instance, name) for name in fields} for instance in instances]
-    with transaction.atomic():  # the staging table empties itself at each commit
-        insert_new(model=model, fields=fields, rows=rows, fixed={})
+    insert_new(model=model, fields=fields, rows=rows, fixed={})

@@ -150,10 +150,11 @@ def executions_send(messages: Iterable[tuple[int, str]], *, fan_out: bool = True
         return _publish(batches, send_report_executions.delay)
     from reporting.tasks import process_report_execution
 
-    def publish(message: tuple[int, str]) -> None:
-        process_report_execution.apply_async(args=[message[0]], task_id=message[1])
+    def publish(batch: list[tuple[int, str]]) -> None:
+        [(execution_id, task_id)] = batch
+        process_report_execution.apply_async(args=[execution_id], task_id=task_id)
 
-    return _publish([[message] for message in messages], lambda batch: publish(*batch))
+    return _publish([[message] for message in messages], publish)
 
 
 def _publish(
