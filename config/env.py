@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
+from botocore.config import Config
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -270,6 +271,7 @@ _ADDRESSING_STYLES = ("path", "virtual", "auto")
 # S3 keeps a read above this size in a temporary file instead of memory (S3Storage's own
 # default, 0, keeps every read in memory).
 STORAGE_READ_MEMORY_BYTES = 8 * 2**20
+STORAGE_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds: int) -> dict:
@@ -298,11 +300,19 @@ def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds
             "location": f"{prefix}/{folder}".strip("/"),
             "endpoint_url": options.get("endpoint_url"),
             "region_name": options.get("region_name"),
-            # S3-compatible servers (MinIO, Ceph, moto) seldom serve bucket.host names.
-            "addressing_style": options.get(
-                "addressing_style", "path" if options.get("endpoint_url") else None
+            "client_config": Config(
+                # S3-compatible servers (MinIO, Ceph, moto) seldom serve bucket.host names.
+                s3={
+                    "addressing_style": options.get(
+                        "addressing_style", "path" if options.get("endpoint_url") else "auto"
+                    )
+                },
+                signature_version="s3v4",  # presigned URLs carry X-Amz-Expires
+                # An unreachable endpoint fails a request in seconds, not botocore's minutes.
+                connect_timeout=STORAGE_CONNECT_TIMEOUT_SECONDS,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
             ),
-            "signature_version": "s3v4",
             "file_overwrite": False,
             "default_acl": None,
             "object_parameters": {},

@@ -1,14 +1,16 @@
-"""/healthz: can this process reach its database, cache and broker?"""
+"""/healthz: can this process reach its database, cache, broker and object storage?"""
 
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.storage import storages
 from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from storages.backends.s3 import S3Storage
 
 from config.celery import app as celery_app
 
@@ -34,10 +36,19 @@ def check_broker() -> None:
         connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
 
 
+def check_storage() -> None:
+    """The bucket REPORT_STORAGE_URL names answers to this process's keys; local folders are
+    made when first written to."""
+    storage = storages["reports"]
+    if isinstance(storage, S3Storage):
+        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+
+
 CHECKS: dict[str, Callable[[], None]] = {
     "database": check_database,
     "cache": check_cache,
     "broker": check_broker,
+    "storage": check_storage,
 }
 
 

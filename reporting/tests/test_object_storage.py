@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory
+from config.tests.services import free_port
 from reporting.links import output_link
 from reporting.models import (
     AccessAction,
@@ -45,15 +46,15 @@ runs_reports = pytest.mark.django_db(databases=["default", "reporting"], transac
 pytestmark = [runs_reports, pytest.mark.usefixtures("object_storage")]
 
 
-def run(template, user, **options) -> ReportExecution:
-    execution = execution_request(
-        template=template,
-        parameters=options.pop("parameters", MARCH),
-        requested_by=user,
-        trigger="api",
-        enqueue=False,
-        **options,
+def queued(template, user, parameters=MARCH) -> ReportExecution:
+    """An execution to run in this process (as `run_report` does), not sent to a worker."""
+    return execution_request(
+        template=template, parameters=parameters, requested_by=user, trigger="api", enqueue=False
     )
+
+
+def run(template, user, parameters=MARCH) -> ReportExecution:
+    execution = queued(template, user, parameters)
     execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.SUCCEEDED, execution.error
@@ -141,13 +142,7 @@ def test_a_failed_format_leaves_no_object_of_the_attempt_behind(
     monkeypatch.setattr(pdf_renderer.PdfRenderer, "render", broken)
     billing_template.output_formats = ["csv", "pdf"]  # the CSV is stored before the PDF fails
     billing_template.save()
-    execution = execution_request(
-        template=billing_template,
-        parameters=MARCH,
-        requested_by=viewer,
-        trigger="api",
-        enqueue=False,
-    )
+    execution = queued(billing_template, viewer)
 
     execution_run(execution_id=execution.pk)
 
@@ -160,13 +155,7 @@ def test_a_failed_format_leaves_no_object_of_the_attempt_behind(
 def test_a_new_attempt_deletes_what_the_superseded_attempt_left(
     object_storage, billing_template, viewer
 ):
-    execution = execution_request(
-        template=billing_template,
-        parameters=MARCH,
-        requested_by=viewer,
-        trigger="api",
-        enqueue=False,
-    )
+    execution = queued(billing_template, viewer)
     first = lease_claim(execution_id=execution.pk)
     left = f"acme/{execution.pk}/{first.token.hex}/half-written.csv"
     report_storage().save(left, ContentFile(b"invoice\n1\n"))  # then its worker died
@@ -326,3 +315,56 @@ def test_a_file_source_upload_is_stored_in_the_bucket_and_read_by_a_report_run(
         ["Ada", "3"],
         ["Alan", "5"],
     ]
+
+
+# --- the object storage unreachable --------------------------------------------------------------
+
+
+def storage_unreachable(settings) -> None:
+    """REPORT_STORAGE_URL's endpoint stops answering: nothing listens on its port any more."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings.STORAGES = {
+        alias: {**config, "OPTIONS": {**config.get("OPTIONS", {}), "endpoint_url": dead}}
+        if alias in ("default", "reports")
+        else config
+        for alias, config in settings.STORAGES.items()
+    }
+
+
+def test_a_download_while_the_object_storage_is_unreachable_is_a_503_naming_it(
+    settings, viewer, csv_output
+):
+    storage_unreachable(settings)
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(viewer)
+
+    response = client.get(f"{OUTPUTS}/{csv_output.pk}/download")
+
+    assert response.status_code == 503
+    assert response.json()["service"] == "storage"
+    assert response.json()["detail"].startswith("The object storage is unavailable.")
+
+
+def test_healthz_names_the_object_storage_when_it_is_unreachable(settings, client):
+    assert client.get("/healthz").json()["services"]["storage"] == {"status": "ok"}
+
+    storage_unreachable(settings)
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["storage"]
+
+
+def test_a_render_while_the_object_storage_is_unreachable_fails_saying_so(
+    settings, billing_template, viewer
+):
+    storage_unreachable(settings)
+    execution = queued(billing_template, viewer)
+
+    execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error.startswith(
+        f"Storing the output monthly-billing-summary_2025-03_{execution.pk}.csv failed:"
+    )
