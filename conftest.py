@@ -337,9 +337,10 @@ class ObjectStorage:
 
 
 @pytest.fixture
-def object_storage(settings, monkeypatch, moto_endpoint) -> ObjectStorage:
+def object_storage(settings, monkeypatch, moto_endpoint, report_output_dir) -> ObjectStorage:
     """Outputs and uploads of this test on S3 (moto's server, a bucket of the test's own),
-    configured as production is: REPORT_STORAGE_URL and the AWS_* key variables."""
+    configured as production is: REPORT_STORAGE_URL and the AWS_* key variables. It comes after
+    `report_output_dir`, the local folder (empty) that would be used without it."""
     from config.env import storage_config
 
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
