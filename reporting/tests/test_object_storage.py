@@ -37,6 +37,7 @@ from reporting.services.leases import lease_claim
 from reporting.storage import file_stream
 from reporting.tasks import clean_old_report_outputs
 from reporting.tests.factories import ReportTemplateFactory
+from reporting.tests.test_end_to_end import wait_until_finished
 
 BI = "/api/v1/business-intelligence"
 OUTPUTS = f"{BI}/report-outputs"
@@ -368,3 +369,31 @@ def test_a_render_while_the_object_storage_is_unreachable_fails_saying_so(
     assert execution.error.startswith(
         f"Storing the output monthly-billing-summary_2025-03_{execution.pk}.csv failed:"
     )
+
+
+# --- two processes -------------------------------------------------------------------------------
+
+
+def test_a_pdf_a_worker_process_rendered_is_served_by_the_web_process(
+    object_storage, live_worker, report_output_dir, viewer_client, billing_template
+):
+    billing_template.output_formats = ["pdf"]
+    billing_template.save()
+    # The worker's environment has REPORT_STORAGE_URL and the keys; its local folder stays empty.
+    response = viewer_client.post(
+        f"{BI}/report-executions",
+        {"template_id": billing_template.pk, "parameters": MARCH},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+
+    finished = wait_until_finished(viewer_client, response["Location"])
+
+    assert finished["status"] == "succeeded", finished["error"]
+    [output] = finished["outputs"]
+    key = f"site-a/reports/{ReportOutput.objects.get(pk=output['id']).file.name}"
+    assert object_storage.keys() == [key]
+    pdf = b"".join(viewer_client.get(output["download_url"]).streaming_content)
+    assert pdf == object_storage.read(key)
+    assert "Customer 3" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert not [path for path in report_output_dir.rglob("*") if path.is_file()]
