@@ -318,6 +318,32 @@ def test_a_file_source_upload_is_stored_in_the_bucket_and_read_by_a_report_run(
     ]
 
 
+def test_a_run_whose_upload_is_gone_from_the_bucket_fails_naming_the_file(
+    object_storage, admin_client_api, organization, admin_user
+):
+    upload = SimpleUploadedFile("members.csv", b"name,visits\nAda,3\n")
+    created = admin_client_api.post(
+        f"{BI}/data-sources",
+        {"name": "Members file", "source_type": "file", "file": upload},
+        format="multipart",
+    ).json()
+    object_storage.client.delete_object(
+        Bucket=object_storage.bucket, Key=f"site-a/uploads/{created['config']['upload']}"
+    )
+    template = ReportTemplateFactory(
+        organization=organization,
+        parameters_schema={"type": "object", "properties": {}},
+        sources=[DataSource.objects.get(pk=created["id"])],
+    )
+    execution = queued(template, admin_user, parameters={})
+
+    execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert f"The file '{created['config']['upload']}' does not exist." in execution.error
+
+
 # --- the object storage unreachable --------------------------------------------------------------
 
 
