@@ -4,13 +4,8 @@ through the storage, so a delivery worker on any host sends what a render worker
 import pytest
 
 from delivery.models import DeliveryStatus
-from delivery.services import (
-    deliveries_plan,
-    deliveries_start,
-    delivery_attempt,
-    target_create,
-)
-from delivery.tests.conftest import CSV
+from delivery.services import target_create
+from delivery.tests.conftest import CSV, deliver
 
 
 @pytest.fixture
@@ -20,14 +15,6 @@ def stored_on_s3(object_storage, succeeded, report_output_dir):
     assert keys == sorted(f"site-a/reports/{o.file.name}" for o in succeeded.outputs.all())
     assert not [path for path in report_output_dir.rglob("*") if path.is_file()]
     return succeeded
-
-
-def deliver(execution, target, django_capture_on_commit_callbacks):
-    deliveries_plan(plan=[(execution, [target])])
-    with django_capture_on_commit_callbacks():
-        deliveries_start(execution=execution)
-    [delivery] = execution.deliveries.all()
-    return delivery_attempt(delivery_pk=delivery.pk)
 
 
 def stored(object_storage, execution, output_format: str) -> bytes:

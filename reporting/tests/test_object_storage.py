@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from botocore.response import StreamingBody
 from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from pypdf import PdfReader
 from rest_framework.test import APIClient
@@ -36,7 +35,7 @@ from reporting.services.executions import execution_request, execution_run
 from reporting.services.leases import lease_claim
 from reporting.storage import file_stream
 from reporting.tasks import clean_old_report_outputs
-from reporting.tests.factories import ReportTemplateFactory
+from reporting.tests.factories import ReportTemplateFactory, file_source_upload
 from reporting.tests.test_end_to_end import wait_until_finished
 
 BI = "/api/v1/business-intelligence"
@@ -291,12 +290,7 @@ def test_an_object_gone_from_the_bucket_is_a_404_not_a_server_error(
 def test_a_file_source_upload_is_stored_in_the_bucket_and_read_by_a_report_run(
     object_storage, settings, admin_client_api, organization, admin_user
 ):
-    upload = SimpleUploadedFile("members.csv", b"name,visits\nAda,3\nAlan,5\n")
-    created = admin_client_api.post(
-        f"{BI}/data-sources",
-        {"name": "Members file", "source_type": "file", "file": upload},
-        format="multipart",
-    )
+    created = file_source_upload(admin_client_api, "members.csv", b"name,visits\nAda,3\nAlan,5\n")
     assert created.status_code == 201, created.json()
     stored_name = created.json()["config"]["upload"]
     assert object_storage.keys() == [f"site-a/uploads/{stored_name}"]
@@ -321,12 +315,7 @@ def test_a_file_source_upload_is_stored_in_the_bucket_and_read_by_a_report_run(
 def test_a_run_whose_upload_is_gone_from_the_bucket_fails_naming_the_file(
     object_storage, admin_client_api, organization, admin_user
 ):
-    upload = SimpleUploadedFile("members.csv", b"name,visits\nAda,3\n")
-    created = admin_client_api.post(
-        f"{BI}/data-sources",
-        {"name": "Members file", "source_type": "file", "file": upload},
-        format="multipart",
-    ).json()
+    created = file_source_upload(admin_client_api, "members.csv", b"name,visits\nAda,3\n").json()
     object_storage.client.delete_object(
         Bucket=object_storage.bucket, Key=f"site-a/uploads/{created['config']['upload']}"
     )
