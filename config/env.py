@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -320,8 +321,17 @@ def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds
             "querystring_auth": True,
             "querystring_expire": url_seconds,
             "max_memory_size": STORAGE_READ_MEMORY_BYTES,
+            "transfer_config": _transfer_config(),
         },
     }
+
+
+def _transfer_config() -> TransferConfig:
+    """Multipart uploads of 8 MB parts, at most 4 of them read into memory at once: S3Storage
+    uploads from a file object, whose parts boto3 reads ahead into memory (10 by default)."""
+    config = TransferConfig(multipart_chunksize=8 * 2**20, max_concurrency=4)
+    config.max_in_memory_upload_chunks = 4  # s3transfer's setting, which boto3 does not take
+    return config
 
 
 def _storage_url_options(name: str, query: str, shown: str) -> dict[str, str]:
