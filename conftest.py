@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -322,7 +323,7 @@ class ObjectStorage:
     prefix: str
     url: str  # REPORT_STORAGE_URL
 
-    @property
+    @cached_property
     def client(self):
         import boto3
 

@@ -15,8 +15,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -294,6 +292,8 @@ def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds
     if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
         raise SettingsError(name, "an s3:// URL whose prefix has no empty, . or .. folders", shown)
     options = _storage_url_options(name, parts.query, shown)
+    from botocore.config import Config  # only with S3: not in every process's start-up
+
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -326,9 +326,11 @@ def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds
     }
 
 
-def _transfer_config() -> TransferConfig:
+def _transfer_config():
     """Multipart uploads of 8 MB parts, at most 4 of them read into memory at once: S3Storage
     uploads from a file object, whose parts boto3 reads ahead into memory (10 by default)."""
+    from boto3.s3.transfer import TransferConfig
+
     config = TransferConfig(multipart_chunksize=8 * 2**20, max_concurrency=4)
     config.max_in_memory_upload_chunks = 4  # s3transfer's setting, which boto3 does not take
     return config

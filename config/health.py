@@ -10,9 +10,9 @@ from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from storages.backends.s3 import S3Storage
 
 from config.celery import app as celery_app
+from reporting.storage import bucket_check
 
 BROKER_TIMEOUT_SECONDS = 3
 
@@ -39,9 +39,7 @@ def check_broker() -> None:
 def check_storage() -> None:
     """The bucket REPORT_STORAGE_URL names answers to this process's keys; local folders are
     made when first written to."""
-    storage = storages["reports"]
-    if isinstance(storage, S3Storage):
-        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+    bucket_check(storages["reports"])
 
 
 CHECKS: dict[str, Callable[[], None]] = {
