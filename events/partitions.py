@@ -141,6 +141,9 @@ def partition_drop(partition: Partition) -> int:
         # DETACH locks the parent briefly; behind a long read it gives up rather than queue
         # every insert behind itself (the next run tries again).
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        # A partition with deferred foreign-key checks pending (rows added earlier in the
+        # caller's transaction) cannot be dropped: check them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"ALTER TABLE {quote(TABLE)} DETACH PARTITION {quote(partition.name)}")
         cursor.execute(f"DROP TABLE {quote(partition.name)}")
     return count
