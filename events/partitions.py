@@ -84,15 +84,25 @@ def partitions_list() -> list[Partition]:
 def partitions_ensure(
     *, now: datetime | None = None, months_ahead: int = MONTHS_AHEAD
 ) -> list[str]:
-    """Makes the partitions of this month and the next `months_ahead` that are missing; returns
-    their names. Safe to run twice, and concurrently (a lock on the table orders the runs)."""
+    """Makes the partitions of this month and the next `months_ahead`, and of every month the
+    default partition holds rows of (a backfill, sample data), when missing; returns their
+    names. Safe to run twice, and concurrently (a lock on the default partition orders runs)."""
     first = month_start(now or datetime.now(UTC))
+    months = {month_add(first, offset) for offset in range(months_ahead + 1)}
     made = []
-    for offset in range(months_ahead + 1):
-        month = month_add(first, offset)
+    for month in sorted(months | _months_in_default()):
         if partition_create(month):
             made.append(partition_name(month))
     return made
+
+
+def _months_in_default() -> set[datetime]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT date_trunc('month', \"timestamp\" AT TIME ZONE 'UTC') "
+            f"FROM {connection.ops.quote_name(DEFAULT_PARTITION)}"
+        )
+        return {month.replace(tzinfo=UTC) for (month,) in cursor.fetchall()}
 
 
 @transaction.atomic

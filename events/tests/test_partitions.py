@@ -71,6 +71,12 @@ def test_the_daily_task_makes_partitions_ahead_and_moves_rows_out_of_the_default
         assert ensure_event_partitions() == []  # made once
     assert made == [f"events_usageevent_p2031{month:02d}" for month in (1, 2, 3, 4)]
     assert partition_of("ahead") == "events_usageevent_p203102"
+    # A month the default partition has rows of gets its partition too.
+    UsageEvent.objects.create(organization=organization, user_id="u", event_type="login",
+                              event_category="a", event_id="backfilled",
+                              timestamp=at("2002-07-04T12:00:00"))  # fmt: skip
+    assert ensure_event_partitions() == ["events_usageevent_p200207"]
+    assert partition_of("backfilled") == "events_usageevent_p200207"
     assert UsageEvent.objects.get(event_id="ahead").timestamp == at("2031-02-10T12:00:00")
 
 
