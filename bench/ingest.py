@@ -192,6 +192,10 @@ def table_vacuum(url: str) -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE events_usageevent")
+            # PostgreSQL's event_id keys live in a side table (events/partitions.py).
+            cursor.execute("SELECT to_regclass('events_usageeventkey') IS NOT NULL")
+            if cursor.fetchone()[0]:
+                cursor.execute("VACUUM ANALYZE events_usageeventkey")
     finally:
         connection.close()
 

@@ -367,6 +367,7 @@ CELERY_TASK_ROUTES = {
     "business_intelligence.clean_old_report_outputs": {"queue": "maintenance"},
     "business_intelligence.generate_report_usage_metrics": {"queue": "maintenance"},
     "analytics.purge_old_events": {"queue": "maintenance"},
+    "analytics.ensure_event_partitions": {"queue": "maintenance"},
     "reporting_hub.ping": {"queue": "maintenance"},
 }
 CELERY_TASK_SERIALIZER = "json"

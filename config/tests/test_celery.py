@@ -19,6 +19,7 @@ QUEUE_OF_TASK = {
     "business_intelligence.clean_old_report_outputs": "maintenance",
     "business_intelligence.generate_report_usage_metrics": "maintenance",
     "analytics.purge_old_events": "maintenance",
+    "analytics.ensure_event_partitions": "maintenance",
     "reporting_hub.ping": "maintenance",
 }
 QUEUES = ["reports", "deliveries", "analytics", "maintenance"]
