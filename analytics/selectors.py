@@ -17,6 +17,7 @@ import msgspec
 from django.conf import settings
 from django.db.models import Count, Min, Q, TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from accounts.models import Organization
 from analytics import mock, sections
@@ -222,6 +223,18 @@ def _answer_compute(organization: Organization, name: str, query: dict[str, Any]
 
 
 def dirty_days_summary() -> tuple[int, datetime | None]:
-    """How many organisation days wait for their roll-ups, and the oldest mark among them."""
-    summary = AnalyticsDirtyDay.objects.aggregate(count=Count("id"), oldest=Min("marked_at"))
-    return summary["count"], summary["oldest"]
+    """How many organisation days wait for their roll-ups, and the oldest mark among them.
+    Today does not wait (its live counters are read) unless it is marked for a recount."""
+    now = timezone.now()
+    # A day after yesterday (UTC) may be some organisation's today: those few are checked in
+    # its time zone.
+    recent = Q(recount=False, date__gte=(now - timedelta(days=1)).date())
+    summary = AnalyticsDirtyDay.objects.exclude(recent).aggregate(
+        count=Count("id"), oldest=Min("marked_at")
+    )
+    count, oldest = summary["count"], summary["oldest"]
+    for mark in AnalyticsDirtyDay.objects.filter(recent).select_related("organization"):
+        if mark.date < organization_today(mark.organization):
+            count += 1
+            oldest = min(oldest or mark.marked_at, mark.marked_at)
+    return count, oldest
