@@ -137,8 +137,10 @@ def _organization_refresh(
 
 def user_numbers_assign(organization: Organization, user_ids: set[str]) -> dict[str, int]:
     """The users' bitmap numbers, numbering the new ones after the highest; the organisation's
-    row is locked so two refreshes never hand out the same number."""
-    Organization.objects.select_for_update().filter(pk=organization.pk).exists()
+    row is locked so two refreshes never hand out the same number. NO KEY UPDATE: a batch
+    being stored holds a KEY SHARE lock on the row (its rows' foreign key) and may wait for
+    the dirty marks the refresh holds; FOR UPDATE would make that a deadlock."""
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).exists()
     numbers = user_numbers_read(organization, user_ids)
     missing = sorted(user_ids - numbers.keys())
     if missing:

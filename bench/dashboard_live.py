@@ -19,7 +19,9 @@ once (its first answer, computed), then for --seconds:
   --clients threads post batches of 1,000 events at --rate events/s in all (80 % timestamped in
             the last minute, 20 % on one of the last 30 days: late events);
   --readers threads ask for the dashboard answer the admin page uses
-            (/api/v1/analytics/dashboard, the last 30 days, daily) one after the other.
+            (/api/v1/analytics/dashboard, the last 30 days, daily), each every --interval
+            seconds (or at once when an answer took longer), so both sides serve the same
+            requests while ingesting.
 Then, ingestion stopped, the dashboard is asked every second until its event totals, events by
 type and active users equal a GROUP BY over the raw events (the time this took is printed;
 ANALYTICS_MAX_STALENESS bounds it for this code, 60 s unless set).
@@ -121,7 +123,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30, help="ingestion per run")
     parser.add_argument("--rate", type=int, default=10_000, help="events/s, all clients")
     parser.add_argument("--clients", type=int, default=4, help="ingesting threads")
-    parser.add_argument("--readers", type=int, default=2, help="dashboard-reading threads")
+    parser.add_argument("--readers", type=int, default=4, help="dashboard-reading threads")
+    parser.add_argument("--interval", type=float, default=0.25,
+                        help="seconds between a reader's requests (from one's start to the "
+                             "next's), as a page polls; the same load on both sides")  # fmt: skip
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per gunicorn worker (gthread): a dashboard read does not "
@@ -200,7 +205,7 @@ def run(name: str, project: Path, organization: Any, token: str, arguments) -> R
         result.first_ms = (time.perf_counter() - started) * 1000
         stop = threading.Event()
         readers = [threading.Thread(target=reader, args=(base_url, headers, query, stop,
-                                                         result.timings_ms))
+                                                         arguments.interval, result.timings_ms))
                    for _ in range(arguments.readers)]  # fmt: skip
         for thread in readers:
             thread.start()
@@ -268,7 +273,8 @@ def dashboard_ask(base_url: str, headers: dict, query: dict) -> dict[str, Any]:
     return response.json()
 
 
-def reader(base_url: str, headers: dict, query: dict, stop: threading.Event, timings: list):
+def reader(base_url: str, headers: dict, query: dict, stop: threading.Event, interval: float,
+           timings: list) -> None:  # fmt: skip
     import requests
 
     with requests.Session() as session:
@@ -277,6 +283,7 @@ def reader(base_url: str, headers: dict, query: dict, stop: threading.Event, tim
             response = session.get(base_url + DASHBOARD, params=query, headers=headers, timeout=120)
             timings.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
+            stop.wait(max(0.0, interval - (time.perf_counter() - started)))
 
 
 def bodies_make(count: int) -> list[bytes]:

@@ -1,6 +1,7 @@
 """Dashboards under live ingestion: counters kept by the ingestion, answers served stale for at
 most ANALYTICS_MAX_STALENESS seconds while a background task refreshes them."""
 
+import threading
 from collections import Counter
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -227,3 +228,53 @@ def test_a_stale_answer_older_than_the_bound_is_computed_again(
     assert admin_client_api.get(DASHBOARD, QUERY).json() == first
     frozen_now.shift(timedelta(seconds=2))
     assert admin_client_api.get(DASHBOARD, QUERY).json()["usage"]["totals"]["events"] == 1
+
+
+def in_thread(failures: list, work, *args) -> threading.Thread:
+    """A thread running work(*args) on its own connection; its error (a deadlock, say) is kept
+    for the test to fail on."""
+
+    def run() -> None:
+        try:
+            work(*args)
+        except Exception as error:
+            failures.append(error)
+        finally:
+            connection.close()
+
+    return threading.Thread(target=run)
+
+
+def client_send(organization, batches: list[list[dict]]) -> None:
+    for batch in batches:
+        for _ in range(5):
+            try:
+                events_ingest(organization=organization, events=batch, default_user_id=None)
+                break
+            except BatchInFlight:
+                continue  # sent again, as a client does on 409
+
+
+def refreshes(organization) -> None:
+    for _ in range(5):
+        snapshots_refresh(organization=organization)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL: concurrent writers")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_with_shared_ids_and_a_refresh_count_exactly(organization):
+    """Four clients send overlapping batches (every event twice, in different batches) while
+    the snapshot refresh recounts the past days: the counters end equal to a GROUP BY."""
+    events = with_ids(generated_events(count=1200, days=10), "c")
+    batches = [events[start : start + 100] for start in range(0, len(events), 100)]
+    work = batches + batches[::-1]
+    failures = []
+    threads = [in_thread(failures, client_send, organization, work[n::4]) for n in range(4)]
+    threads.append(in_thread(failures, refreshes, organization))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert UsageEvent.objects.filter(organization=organization).count() == len(events)
+    assert counted(organization) == raw_split(organization)
