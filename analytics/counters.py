@@ -86,32 +86,39 @@ def _stored_rows(
 
 
 def _counts_add(organization: Organization, counts: Counter) -> None:
-    """One UPSERT, in key order so two batches lock shared counters in the same order."""
-    rows = sorted((key, n) for key, n in counts.items() if n)
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    table, count = quote(AnalyticsDailyCount._meta.db_table), quote("count")
-    columns = ", ".join(map(quote, ("organization_id", "date", "metric", "key", "count")))
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
-    owner = Organization._meta.pk.get_db_prep_value(organization.pk, connection)
-    parameters = [value for (day, metric, key), n in rows
-                  for value in (owner, day.isoformat(), metric, key, n)]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {values} "
-            f"ON CONFLICT ({columns.rsplit(', ', 1)[0]}) "
-            f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}",
-            parameters,
-        )
+    """In key order, so two batches lock shared counters in the same order."""
+    rows = sorted((*key, n) for key, n in counts.items() if n)
+    count = connection.ops.quote_name("count")
+    table = connection.ops.quote_name(AnalyticsDailyCount._meta.db_table)
+    _insert(AnalyticsDailyCount, organization, ("date", "metric", "key"), ("count",), rows,
+            f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}")  # fmt: skip
 
 
 def day_users_add(*, organization: Organization, pairs: DayPairs) -> None:
-    AnalyticsDailyUser.objects.bulk_create(
-        [AnalyticsDailyUser(organization=organization, date=day, user_id=user_id)
-         for day, user_id in sorted(pairs)],
-        ignore_conflicts=True, batch_size=2000,
-    )  # fmt: skip
+    _insert(AnalyticsDailyUser, organization, ("date", "user_id"), (), sorted(pairs), "DO NOTHING")
+
+
+def _insert(
+    model: type, organization: Organization, key: tuple[str, ...], values: tuple[str, ...],
+    rows: list[tuple], conflict: str,
+) -> None:  # fmt: skip
+    """Rows (the `key` columns, the first a date, then the `values` columns) of the
+    organisation, one INSERT … ON CONFLICT (key) `conflict` per 500, the same on PostgreSQL
+    and SQLite (no model instance per row: a batch of 1,000 events has up to 1,000 pairs)."""
+    quote = connection.ops.quote_name
+    owner = Organization._meta.pk.get_db_prep_value(organization.pk, connection)
+    unique = ", ".join(quote(name) for name in ("organization_id", *key))
+    names = ", ".join([unique, *map(quote, values)])
+    placeholders = "(" + ", ".join(["%s"] * (1 + len(key) + len(values))) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            parameters = [value for row in chunk for value in (owner, row[0].isoformat(), *row[1:])]
+            cursor.execute(
+                f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES "
+                f"{', '.join([placeholders] * len(chunk))} ON CONFLICT ({unique}) {conflict}",
+                parameters,
+            )
 
 
 def counted_read(*, organization: Organization, days: Iterable[date]) -> dict[date, dict]:
