@@ -33,7 +33,8 @@ lint: $(VENV)/.installed-dev
 
 # Needs PostgreSQL (startup.py and storage.py excepted; DATABASE_URL, else each script's own postgres://postgres@127.0.0.1:5432/reporting_bench*);
 # sample_data and dashboard each load 10,000,000 events: about 40 minutes the first time;
-# dashboard_page (Chromium) loads 1,000,000 and takes about 2 minutes the first time, 1 after.
+# dashboard_page (Chromium) loads 1,000,000 and takes about 2 minutes the first time, 1 after;
+# dashboard_live loads 1,000,000 too (its own database) and runs 3 rounds of two 30 s runs.
 bench: $(VENV)/.installed-dev
 	$(PY) bench/startup.py
 	$(PY) bench/exports.py
@@ -46,6 +47,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/sample_data.py
 	$(PY) bench/dashboard.py
 	$(PY) bench/dashboard_page.py
+	$(PY) bench/dashboard_live.py
 
 # Schemathesis against a live server on a fresh database: about 5 minutes (scripts/fuzz.sh).
 fuzz: $(VENV)/.installed-dev

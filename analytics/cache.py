@@ -1,7 +1,20 @@
-"""The analytics cache: answers kept for ANALYTICS_CACHE_TTL seconds under a key holding the
-organisation's data version, which new data bumps (`services.analytics_cache_version_bump`),
-so an answer is stale the moment its organisation gets new data."""
+"""The analytics cache, stale-while-revalidate: an answer is kept under its query (not under the
+organisation's data version) together with the version it was computed at and when its data
+was read. New data bumps the version (`services.analytics_cache_version_bump`) without
+invalidating anything:
 
+- same version: the answer is current and served for ANALYTICS_CACHE_TTL seconds;
+- newer version, data read less than ANALYTICS_MAX_STALENESS seconds ago: the answer is served
+  as it is, and a refresh is sent to the `analytics` queue, at most one per query every half of
+  that bound (so a refreshed answer lands before the one served gets too old, as long as a
+  refresh takes less than half the bound);
+- otherwise (no answer, or one older than the bound) the request computes it.
+
+So an answer is at most ANALYTICS_MAX_STALENESS seconds behind the data (0: never behind, every
+request after new data computes). A lost refresh message only delays: the next request sends
+another once the window passes, or computes itself once the answer is too old."""
+
+import logging
 import time
 from collections.abc import Callable
 from datetime import date
@@ -13,6 +26,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Organization
+
+logger = logging.getLogger(__name__)
 
 
 def organization_today(organization: Organization) -> date:
@@ -29,25 +44,61 @@ def analytics_cache_version(organization: Organization) -> int:
     return cache.get(key) or 0
 
 
-def cached_answer(
-    organization: Organization, name: str, query: dict[str, Any], compute: Callable[[], dict]
-) -> dict[str, Any]:
-    """The cached answer, or `compute()`'s stamped with `computed_at` and kept. The key holds
-    today's date too: an answer that includes today stops at midnight."""
+def answer_key(organization: Organization, name: str, query: dict[str, Any]) -> str:
+    """The key holds today's date: an answer that includes today stops at midnight."""
     parts = [f"{key}={query[key]}" for key in sorted(query)]
-    key = ":".join(
+    return ":".join(
         [
-            "analytics",
+            "analytics:answer",
             str(organization.pk),
-            str(analytics_cache_version(organization)),
             name,
             str(organization_today(organization)),
             f"mock={settings.ANALYTICS_USE_MOCK_DATA}",
             *parts,
         ]
     )
-    answer = cache.get(key)
-    if answer is None:
-        answer = {**compute(), "computed_at": timezone.now().isoformat()}
-        cache.set(key, answer, settings.ANALYTICS_CACHE_TTL)
+
+
+def cached_answer(
+    organization: Organization,
+    name: str,
+    query: dict[str, Any],
+    compute: Callable[[], dict],
+    refresh: Callable[[], None],
+) -> dict[str, Any]:
+    """The cached answer if current or young enough (then `refresh()` starts a background
+    refresh, at most once per window), else `compute()`'s, stamped with `computed_at`."""
+    key = answer_key(organization, name, query)
+    entry = cache.get(key)
+    if entry is not None:
+        if entry["version"] == analytics_cache_version(organization):
+            return entry["answer"]
+        if time.time() - entry["read_at"] < settings.ANALYTICS_MAX_STALENESS:
+            _refresh_send(key, refresh)
+            return entry["answer"]
+    return answer_store(organization, key, compute)
+
+
+def answer_store(
+    organization: Organization, key: str, compute: Callable[[], dict]
+) -> dict[str, Any]:
+    # The version and time before reading: data arriving meanwhile leaves the answer stale.
+    version, read_at = analytics_cache_version(organization), time.time()
+    answer = {**compute(), "computed_at": timezone.now().isoformat()}
+    timeout = max(settings.ANALYTICS_CACHE_TTL, settings.ANALYTICS_MAX_STALENESS)
+    cache.set(key, {"answer": answer, "version": version, "read_at": read_at}, timeout)
     return answer
+
+
+def refresh_window() -> int:
+    return max(1, settings.ANALYTICS_MAX_STALENESS // 2)
+
+
+def _refresh_send(key: str, refresh: Callable[[], None]) -> None:
+    if not cache.add(f"{key}:refreshing", 1, timeout=refresh_window()):
+        return  # sent already in this window
+    try:
+        refresh()
+    except Exception:  # the broker is down: the stale answer still serves, a later one retries
+        logger.exception("Sending the refresh of %s failed", key)
+        cache.delete(f"{key}:refreshing")

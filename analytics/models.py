@@ -74,6 +74,54 @@ class AnalyticsUser(models.Model):
         return f"{self.user_id} (#{self.number})"
 
 
+class AnalyticsDailyCount(models.Model):
+    """A live counter of one organisation's local day, kept by the ingestion in its own
+    transaction (`analytics.counters`): events and logins (key ""), and events by type, by
+    category and by local hour ("0".."23"). A counter is a sum, so a batch adds to it."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="analytics_daily_counts"
+    )
+    date = models.DateField(help_text="The day in the organisation's time zone")
+    metric = models.CharField(max_length=32)
+    key = models.CharField(max_length=64, blank=True)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["date", "metric", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "date", "metric", "key"],
+                name="analytics_daily_count_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric}[{self.key}] on {self.date}: {self.count}"
+
+
+class AnalyticsDailyUser(models.Model):
+    """A user seen on one local day of an organisation: distinct users are a set, not a sum, so
+    the ingestion adds its batch's pairs and a pair already there stays once."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="analytics_daily_users"
+    )
+    date = models.DateField()
+    user_id = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["date", "user_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "date", "user_id"], name="analytics_daily_user_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.date}"
+
+
 class AnalyticsDirtyDay(models.Model):
     """A local day that received data since its snapshots were last computed."""
 
@@ -84,6 +132,9 @@ class AnalyticsDirtyDay(models.Model):
     # A refresh clears a mark only if it is unchanged since the refresh read it, so data that
     # arrives during a refresh keeps its day dirty.
     marked_at = models.DateTimeField()
+    # The day's live counters may be off (rows written behind the ingestion's back): the
+    # refresh recounts them from the raw rows, today's too.
+    recount = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["date"]

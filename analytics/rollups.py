@@ -30,6 +30,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import ExtractHour, TruncDate
 
 from accounts.models import Organization
+from analytics import counters
 from analytics.models import AnalyticsSnapshot, AnalyticsUser
 from events.models import EquipmentUsageLog, InventoryAnalytics, RevenueAnalytics, UsageEvent
 
@@ -113,17 +114,29 @@ def daily_metrics_compute(
     organization: Organization,
     days: Iterable[date],
     user_numbers: UserNumbers = user_numbers_read,
+    counted: bool = False,
+    user_pairs: list[tuple[date, str]] | None = None,
 ) -> DailyMetrics:
     """`user_numbers` gives users their bitmap numbers: the refresh assigns missing ones, a
-    reader only looks them up."""
+    reader only looks them up. `counted` reads the events' metrics from the live counters
+    instead of the raw events (the fact tables are read raw either way); `user_pairs`, when
+    given, receives the days' (day, user_id) pairs."""
     days = set(days)
     result: DailyMetrics = {day: empty_day() for day in days}
     if not days:
         return result
     zone = ZoneInfo(organization.time_zone)
-    events = _on_days(UsageEvent, "timestamp", organization, days, zone)
-    _usage_add(result, events, zone)
-    _users_add(result, events, lambda ids: user_numbers(organization, ids))
+    if counted:
+        for day, metrics in counters.counted_read(organization=organization, days=days).items():
+            result[day].update(metrics)
+        pairs = counters.day_users_read(organization=organization, days=days)
+    else:
+        events = _on_days(UsageEvent, "timestamp", organization, days, zone)
+        _usage_add(result, events, zone)
+        pairs = list(events.values_list("day", "user_id").distinct())
+    if user_pairs is not None:
+        user_pairs.extend(pairs)
+    _users_add(result, pairs, lambda ids: user_numbers(organization, ids))
     _equipment_add(result, _on_days(EquipmentUsageLog, "start_time", organization, days, zone))
     _inventory_add(result, organization, days)
     _revenue_add(result, _on_days(RevenueAnalytics, "timestamp", organization, days, zone))
@@ -165,9 +178,10 @@ def _usage_add(result: DailyMetrics, events: QuerySet, zone: ZoneInfo) -> None:
 
 
 def _users_add(
-    result: DailyMetrics, events: QuerySet, numbers_of: Callable[[set[str]], dict[str, int]]
+    result: DailyMetrics,
+    pairs: list[tuple[date, str]],
+    numbers_of: Callable[[set[str]], dict[str, int]],
 ) -> None:
-    pairs = list(events.values_list("day", "user_id").distinct())
     numbers = numbers_of({user_id for _, user_id in pairs})
     bits: dict[date, int] = {}
     unnumbered: dict[date, set[str]] = {}

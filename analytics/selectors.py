@@ -1,5 +1,5 @@
-"""Reading analytics: the facts of a range (snapshots for whole past days, the raw tables for
-today and for days not yet refreshed), turned into answers by `analytics.sections`, cached per
+"""Reading analytics: the facts of a range (snapshots for whole past days, the live counters
+for today and for days not yet refreshed), turned into answers by `analytics.sections`, cached per
 organisation and query.
 
 Every number comes from daily buckets, so an answer's cost follows the number of days asked
@@ -10,16 +10,18 @@ not events: they are read from their own table, a row per project.
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import msgspec
 from django.conf import settings
 from django.db.models import Count, Min, Q, TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from accounts.models import Organization
 from analytics import mock, sections
-from analytics.cache import cached_answer, organization_today
+from analytics.cache import answer_key, answer_store, cached_answer, organization_today
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
 from analytics.rollups import DailyMetrics, UserSet, daily_metrics_compute, empty_day
 from analytics.sections import Facts
@@ -41,8 +43,9 @@ def daily_metrics_read(
     end_date: date,
     metrics: Iterable[str] | None = None,
 ) -> DailyMetrics:
-    """The range's days: snapshots for refreshed past days, raw rows for today and for days
-    that received data since the last refresh; days after today are empty. `metrics` limits
+    """The range's days: snapshots for refreshed past days; for today and for days that
+    received data since the last refresh, the live counters (and the fact tables' rows); days
+    after today are empty. `metrics` limits
     the snapshot rows read (the others keep their empty values)."""
     today = organization_today(organization)
     days = [start_date + timedelta(days=n) for n in range((end_date - start_date).days + 1)]
@@ -63,8 +66,8 @@ def daily_metrics_read(
     dirty = AnalyticsDirtyDay.objects.filter(
         organization=organization, date__gte=start_date, date__lte=min(end_date, today)
     ).values_list("date", flat=True)
-    raw_days = set(dirty) | ({today} if start_date <= today <= end_date else set())
-    result.update(daily_metrics_compute(organization=organization, days=raw_days))
+    live_days = set(dirty) | ({today} if start_date <= today <= end_date else set())
+    result.update(daily_metrics_compute(organization=organization, days=live_days, counted=True))
     return result
 
 
@@ -142,9 +145,8 @@ def facts_read(
             metrics={Metric.REVENUE},
         )
     if answer in ("overview", "dashboard") and facts.today not in facts.days:
-        facts.today_metrics = daily_metrics_compute(organization=organization, days=[facts.today])[
-            facts.today
-        ]
+        today = daily_metrics_compute(organization=organization, days=[facts.today], counted=True)
+        facts.today_metrics = today[facts.today]
     if project_fields:
         facts.projects = projects_read(
             organization=organization,
@@ -164,37 +166,75 @@ def section_get(
     period: str = "daily",
 ) -> dict[str, Any]:
     """One answer by name: overview, usage, inventory, equipment, projects or revenue."""
-
-    def compute() -> dict[str, Any]:
-        facts = facts_read(
-            organization=organization, start_date=start_date, end_date=end_date, answer=name
-        )
-        if name == "overview":
-            return sections.overview(facts)
-        return sections.SECTIONS[name](facts, period)
-
     query = {"start_date": start_date, "end_date": end_date}
     if name != "overview":
         query["period"] = period
-    return cached_answer(organization, name, query, compute)
+    return answer_get(organization=organization, name=name, query=query)
 
 
 def dashboard_get(
     *, organization: Organization, start_date: date, end_date: date, period: str = "daily"
 ) -> dict[str, Any]:
     """Every section over the range, read once."""
-
-    def compute() -> dict[str, Any]:
-        facts = facts_read(
-            organization=organization, start_date=start_date, end_date=end_date, answer="dashboard"
-        )
-        return sections.dashboard(facts, period)
-
     query = {"start_date": start_date, "end_date": end_date, "period": period}
-    return cached_answer(organization, "dashboard", query, compute)
+    return answer_get(organization=organization, name="dashboard", query=query)
+
+
+def answer_get(*, organization: Organization, name: str, query: dict[str, Any]) -> dict[str, Any]:
+    """An answer (the dashboard or a section) through the cache, at most
+    ANALYTICS_MAX_STALENESS seconds behind the data (see `analytics.cache`)."""
+
+    def refresh() -> None:
+        from analytics.tasks import refresh_answer  # the task module imports this one
+
+        message = {key: str(value) for key, value in query.items()}
+        refresh_answer.apply_async(
+            (str(organization.pk), name, message), expires=settings.ANALYTICS_MAX_STALENESS
+        )
+
+    compute = partial(_answer_compute, organization, name, query)
+    return cached_answer(organization, name, query, compute, refresh)
+
+
+def answer_refresh(*, organization: Organization, name: str, query: dict[str, str]) -> None:
+    """Computes and caches an answer now, whatever the cache holds (the background refresh);
+    `query` as strings, as a task message carries it."""
+    values: dict[str, Any] = {
+        key: date.fromisoformat(value) if key.endswith("_date") else value
+        for key, value in query.items()
+    }
+    key = answer_key(organization, name, values)
+    answer_store(organization, key, partial(_answer_compute, organization, name, values))
+
+
+def _answer_compute(organization: Organization, name: str, query: dict[str, Any]) -> dict:
+    period = query.get("period", "daily")
+    facts = facts_read(
+        organization=organization,
+        start_date=query["start_date"],
+        end_date=query["end_date"],
+        answer=name,
+    )
+    if name == "dashboard":
+        return sections.dashboard(facts, period)
+    if name == "overview":
+        return sections.overview(facts)
+    return sections.SECTIONS[name](facts, period)
 
 
 def dirty_days_summary() -> tuple[int, datetime | None]:
-    """How many organisation days wait for their roll-ups, and the oldest mark among them."""
-    summary = AnalyticsDirtyDay.objects.aggregate(count=Count("id"), oldest=Min("marked_at"))
-    return summary["count"], summary["oldest"]
+    """How many organisation days wait for their roll-ups, and the oldest mark among them.
+    Today does not wait (its live counters are read) unless it is marked for a recount."""
+    now = timezone.now()
+    # A day after yesterday (UTC) may be some organisation's today: those few are checked in
+    # its time zone.
+    recent = Q(recount=False, date__gte=(now - timedelta(days=1)).date())
+    summary = AnalyticsDirtyDay.objects.exclude(recent).aggregate(
+        count=Count("id"), oldest=Min("marked_at")
+    )
+    count, oldest = summary["count"], summary["oldest"]
+    for mark in AnalyticsDirtyDay.objects.filter(recent).select_related("organization"):
+        if mark.date < organization_today(mark.organization):
+            count += 1
+            oldest = min(oldest or mark.marked_at, mark.marked_at)
+    return count, oldest

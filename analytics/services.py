@@ -1,10 +1,12 @@
-"""Writing analytics roll-ups: dirty-day marks at ingest, snapshot refresh, cache version."""
+"""Writing analytics roll-ups: dirty-day marks and live counters at ingest, snapshot refresh,
+cache version."""
 
 import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import reduce
 from operator import or_
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
@@ -13,7 +15,8 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import Organization
-from analytics.cache import cache_version_key
+from analytics import counters
+from analytics.cache import cache_version_key, organization_today
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot, AnalyticsUser
 from analytics.rollups import UserSet, daily_metrics_compute, user_numbers_read
 
@@ -23,8 +26,9 @@ _CLEAR_CHUNK = 200
 
 
 def data_received(*, organization: Organization, moments: Iterable[datetime | date]) -> None:
-    """New events or facts were stored: mark their local days dirty (a date is already local)
-    and, once committed, make the organisation's cached answers stale."""
+    """New facts were stored: mark their local days dirty (a date is already local) and, once
+    committed, make the organisation's cached answers stale (served while refreshed, see
+    `analytics.cache`)."""
     zone = ZoneInfo(organization.time_zone)
     days = {
         moment.astimezone(zone).date() if isinstance(moment, datetime) else moment
@@ -34,12 +38,32 @@ def data_received(*, organization: Organization, moments: Iterable[datetime | da
     transaction.on_commit(lambda: analytics_cache_version_bump(organization=organization))
 
 
-def dirty_days_mark(*, organization: Organization, days: Iterable[date]) -> None:
+def events_received(
+    *, organization: Organization, rows: list[dict[str, Any]], stored: int, since: datetime
+) -> None:
+    """A batch of usage events was stored (`rows` as sent, `stored` of them new, received
+    since `since`): its days marked dirty first (the lock a recount takes too), then the live
+    counters added to, in the batch's transaction."""
+    zone = ZoneInfo(organization.time_zone)
+    dirty_days_mark(
+        organization=organization, days={row["timestamp"].astimezone(zone).date() for row in rows}
+    )
+    counters.events_count(organization=organization, rows=rows, stored=stored, since=since)
+    transaction.on_commit(lambda: analytics_cache_version_bump(organization=organization))
+
+
+def dirty_days_mark(
+    *, organization: Organization, days: Iterable[date], recount: bool = False
+) -> None:
+    """In date order, so two batches lock the same marks in the same order. `recount`: the
+    days' live counters are to be counted again from the raw rows (data written behind the
+    ingestion's back)."""
     now = timezone.now()
-    marks = [AnalyticsDirtyDay(organization=organization, date=day, marked_at=now) for day in days]
+    marks = [AnalyticsDirtyDay(organization=organization, date=day, marked_at=now,
+                               recount=recount) for day in sorted(days)]  # fmt: skip
     AnalyticsDirtyDay.objects.bulk_create(
         marks, update_conflicts=True, unique_fields=["organization", "date"],
-        update_fields=["marked_at"],
+        update_fields=["marked_at", "recount"] if recount else ["marked_at"],
     )  # fmt: skip
 
 
@@ -53,28 +77,41 @@ def analytics_cache_version_bump(*, organization: Organization) -> None:
 
 
 def snapshots_refresh(*, organization: Organization | None = None) -> int:
-    """Recompute the snapshots of every dirty day (of one organisation, or of all) and clear
-    those marks. Idempotent: with no dirty days it writes nothing. Returns the days refreshed."""
+    """Recompute the snapshots of every dirty past day (of one organisation, or of all) and
+    clear those marks; today stays dirty and is read from its live counters until it is past,
+    unless it is marked for a recount. Idempotent: with no such days it writes nothing.
+    Returns the days refreshed."""
     marks = AnalyticsDirtyDay.objects.all()
     if organization is not None:
         marks = marks.filter(organization=organization)
-    by_organization: dict[int, list[tuple[int, date, datetime]]] = {}
-    for pk, organization_id, day, marked_at in marks.values_list(
-        "pk", "organization_id", "date", "marked_at"
+    by_organization: dict[int, list[tuple[int, date, datetime, bool]]] = {}
+    for pk, organization_id, day, marked_at, recount in marks.values_list(
+        "pk", "organization_id", "date", "marked_at", "recount"
     ):
-        by_organization.setdefault(organization_id, []).append((pk, day, marked_at))
-    for organization_id, seen in by_organization.items():
-        _organization_refresh(Organization.objects.get(pk=organization_id), seen)
-    return sum(len(seen) for seen in by_organization.values())
+        by_organization.setdefault(organization_id, []).append((pk, day, marked_at, recount))
+    refreshed = 0
+    for organization_id, marked in by_organization.items():
+        owner = Organization.objects.get(pk=organization_id)
+        today = organization_today(owner)
+        seen = [(pk, day, at) for pk, day, at, recount in marked if day < today or recount]
+        if seen:
+            _organization_refresh(owner, seen)
+            refreshed += len(seen)
+    return refreshed
 
 
 @transaction.atomic
 def _organization_refresh(
     organization: Organization, seen: list[tuple[int, date, datetime]]
 ) -> None:
+    # The marks' row locks first: a batch of these days waits until this recount is written,
+    # and one committed before is in the raw rows read below.
+    pks = [pk for pk, _, _ in seen]
+    list(AnalyticsDirtyDay.objects.select_for_update().filter(pk__in=pks).order_by("date"))
     days = {day for _, day, _ in seen}
+    pairs: list[tuple[date, str]] = []
     values = daily_metrics_compute(
-        organization=organization, days=days, user_numbers=user_numbers_assign
+        organization=organization, days=days, user_numbers=user_numbers_assign, user_pairs=pairs
     )
     now = timezone.now()
     snapshots = [
@@ -87,16 +124,23 @@ def _organization_refresh(
         snapshots, update_conflicts=True, unique_fields=["organization", "date", "metric"],
         update_fields=["value", "computed_at"],
     )  # fmt: skip
-    for start in range(0, len(seen), _CLEAR_CHUNK):
-        chunk = seen[start : start + _CLEAR_CHUNK]
+    counters.counters_rebuild(organization=organization, metrics=values, pairs=pairs)
+    today = organization_today(organization)
+    past = [mark for mark in seen if mark[1] < today]
+    for start in range(0, len(past), _CLEAR_CHUNK):
+        chunk = past[start : start + _CLEAR_CHUNK]
         unchanged = reduce(or_, (Q(pk=pk, marked_at=marked_at) for pk, _, marked_at in chunk))
         AnalyticsDirtyDay.objects.filter(unchanged).delete()
+    # Today stays dirty (snapshotted once past); its counters are exact again.
+    AnalyticsDirtyDay.objects.filter(pk__in=pks, date__gte=today).update(recount=False)
 
 
 def user_numbers_assign(organization: Organization, user_ids: set[str]) -> dict[str, int]:
     """The users' bitmap numbers, numbering the new ones after the highest; the organisation's
-    row is locked so two refreshes never hand out the same number."""
-    Organization.objects.select_for_update().filter(pk=organization.pk).exists()
+    row is locked so two refreshes never hand out the same number. NO KEY UPDATE: a batch
+    being stored holds a KEY SHARE lock on the row (its rows' foreign key) and may wait for
+    the dirty marks the refresh holds; FOR UPDATE would make that a deadlock."""
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).exists()
     numbers = user_numbers_read(organization, user_ids)
     missing = sorted(user_ids - numbers.keys())
     if missing:
@@ -115,7 +159,7 @@ def snapshots_rebuild(*, organization: Organization, start_date: date, end_date:
     """Recompute every day of the range whether or not it received data (a backfill after a
     bulk load or a change in how metrics are computed); returns the days refreshed."""
     days = [start_date + timedelta(days=n) for n in range((end_date - start_date).days + 1)]
-    dirty_days_mark(organization=organization, days=days)
+    dirty_days_mark(organization=organization, days=days, recount=True)
     refreshed = snapshots_refresh(organization=organization)
     analytics_cache_version_bump(organization=organization)
     return refreshed

@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from accounts.models import Organization
+from analytics.selectors import answer_refresh
 from analytics.services import snapshots_refresh
 
 
@@ -9,3 +10,11 @@ def refresh_snapshots(organization_id: str | None = None) -> int:
     """Every 5 minutes and on demand: recompute the days that received data."""
     organization = Organization.objects.get(pk=organization_id) if organization_id else None
     return snapshots_refresh(organization=organization)
+
+
+@shared_task(name="analytics.refresh_answer", ignore_result=True)
+def refresh_answer(organization_id: str, name: str, query: dict[str, str]) -> None:
+    """A stale cached answer was served: compute it again in the background."""
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is not None:
+        answer_refresh(organization=organization, name=name, query=query)

@@ -88,6 +88,9 @@ def main() -> None:
     # Without REDIS_URL this makes a temporary VAR_DIR for the file cache; with it, one is made
     # here for the collected static files.
     configure_environment(postgresql_url(arguments.database_url or DEFAULT_DATABASE_URL))
+    # "Cold" is an answer computed: no stale answer served (bench/dashboard_live.py measures
+    # those).
+    os.environ["ANALYTICS_MAX_STALENESS"] = "0"
     if "VAR_DIR" not in os.environ:
         os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-dashboard-page-")
     try:

@@ -358,6 +358,7 @@ CELERY_TASK_ROUTES = {
     "business_intelligence.deliver_report": {"queue": "deliveries"},
     "business_intelligence.send_report_summary_notification": {"queue": "deliveries"},
     "analytics.refresh_snapshots": {"queue": "analytics"},
+    "analytics.refresh_answer": {"queue": "analytics"},
     "business_intelligence.sync_report_data_to_elasticsearch": {"queue": "analytics"},
     # Quick bookkeeping that must not wait behind renders: it creates or re-sends work.
     "business_intelligence.check_scheduled_reports": {"queue": "maintenance"},
@@ -409,6 +410,9 @@ ELASTICSEARCH_CLUSTERS = {
     and _name not in ("ELASTICSEARCH_URL", "ELASTICSEARCH_TEST_URL")
 }
 ANALYTICS_CACHE_TTL = env_int("ANALYTICS_CACHE_TTL", 300)
+# How far behind the data an analytics answer may be: a stale answer younger than this is
+# served while a background task refreshes it (analytics.cache). 0: never behind.
+ANALYTICS_MAX_STALENESS = env_int("ANALYTICS_MAX_STALENESS", 60)
 ANALYTICS_USE_MOCK_DATA = env_bool("ANALYTICS_USE_MOCK_DATA", False)
 ANALYTICS_MAX_REPORT_AGE_DAYS = env_int("ANALYTICS_MAX_REPORT_AGE_DAYS", 30, minimum=1)
 ANALYTICS_BATCH_SIZE = env_int("ANALYTICS_BATCH_SIZE", 1000, minimum=1)

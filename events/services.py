@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization
-from analytics.services import data_received
+from analytics.services import data_received, events_received
 from config.metrics import events_ingested_count
 from events.ingestion import (
     IngestResult,
@@ -150,14 +150,19 @@ def events_ingest(
     *, organization: Organization, events: list[Any], default_user_id: str | None
 ) -> IngestResult:
     """Usage events; one without a user_id is the caller's (`default_user_id`)."""
+    # The time stands in for a missing timestamp, so the counters count the stored one.
+    now = timezone.now()
+    defaults = {"timestamp": now.isoformat()}
+    if default_user_id is not None:
+        defaults["user_id"] = default_user_id
     result = records_ingest(
         table=USAGE_EVENTS, organization=organization, records=events, name="events",
-        defaults=None if default_user_id is None else {"user_id": default_user_id},
+        defaults=defaults,
     )  # fmt: skip
     if result.stored:
-        now = timezone.now()
-        moments = [row.get("timestamp") or now for row in result.rows]
-        data_received(organization=organization, moments=moments)
+        events_received(
+            organization=organization, rows=result.rows, stored=result.stored, since=now
+        )
     transaction.on_commit(lambda: events_ingested_count(table="events", count=result.stored))
     return result
 

@@ -83,9 +83,10 @@ def _days_stored(*, organization: Organization) -> list[date]:
 
 
 def _days_changed(*, organization: Organization, days: list[date]) -> None:
-    """The roll-ups of these days are stale: refreshed by the snapshot task, not here."""
+    """The roll-ups of these days are stale, their live counters too (written behind the
+    ingestion's back): recounted by the snapshot task, not here."""
     if days:
-        dirty_days_mark(organization=organization, days=days)
+        dirty_days_mark(organization=organization, days=days, recount=True)
         transaction.on_commit(lambda: analytics_cache_version_bump(organization=organization))
 
 

@@ -278,9 +278,10 @@ def test_overview_cards_match_an_independent_computation(
     )
 
 
-def test_new_facts_make_the_cached_answer_stale(
-    admin_client_api, organization, berlin_facts, django_capture_on_commit_callbacks
+def test_new_facts_show_at_once_when_no_staleness_is_allowed(
+    admin_client_api, organization, berlin_facts, settings, django_capture_on_commit_callbacks
 ):
+    settings.ANALYTICS_MAX_STALENESS = 0
     query = {"start_date": "2025-03-01", "end_date": "2025-04-02"}
     before = admin_client_api.get("/api/v1/analytics/revenue", query).json()
     again = admin_client_api.get("/api/v1/analytics/revenue", query).json()
@@ -372,6 +373,7 @@ def test_mock_data_fills_an_empty_organisation_and_never_mixes_with_real_data(
     admin_client_api, organization, settings, frozen_now, django_capture_on_commit_callbacks
 ):
     settings.ANALYTICS_USE_MOCK_DATA = True
+    settings.ANALYTICS_MAX_STALENESS = 0
     cache.clear()
     query = {"start_date": "2025-03-01", "end_date": "2025-04-02"}
     first = admin_client_api.get("/api/v1/analytics/dashboard", query).json()

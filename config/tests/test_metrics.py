@@ -46,7 +46,9 @@ def _execution(template, *, status, formats=("csv",), seconds=None, finished_ago
 
 
 @pytest.mark.django_db
-def test_executions_deliveries_and_rollup_lag_are_counted_from_the_database(client, organization):
+def test_executions_deliveries_and_rollup_lag_are_counted_from_the_database(
+    client, organization, other_organization
+):
     template = ReportTemplateFactory(organization=organization)
     minutes = timedelta(minutes=1)
     with time_machine.travel(NOW, tick=False):
@@ -75,9 +77,14 @@ def test_executions_deliveries_and_rollup_lag_are_counted_from_the_database(clie
             date=date(2026, 3, 1),
             marked_at=NOW - 90 * timedelta(seconds=1),
         )
+        # Today waits for nothing (its live counters are read) unless marked for a recount.
         AnalyticsDirtyDay.objects.create(
             organization=organization, date=date(2026, 3, 2), marked_at=NOW - timedelta(seconds=5)
         )
+        AnalyticsDirtyDay.objects.create(
+            organization=other_organization, date=date(2026, 3, 2), recount=True,
+            marked_at=NOW - timedelta(seconds=5),
+        )  # fmt: skip
         samples = scrape(client)
 
     assert sample(samples, "reporting_hub_database_up") == 1
