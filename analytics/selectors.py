@@ -1,6 +1,7 @@
 """Reading analytics: the facts of a range (snapshots for whole past days, the raw tables for
 today and for days not yet refreshed), turned into answers by `analytics.sections`, cached per
-organisation and query.
+organisation and query. The answers read the analytics replica when one is configured and
+fresh (config/db_router.py).
 
 Every number comes from daily buckets, so an answer's cost follows the number of days asked
 for, not the number of events. Active users over a week, a month or a range are the size of
@@ -23,6 +24,7 @@ from analytics.cache import cached_answer, organization_today
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
 from analytics.rollups import DailyMetrics, UserSet, daily_metrics_compute, empty_day
 from analytics.sections import Facts
+from config.db_router import analytics_reads
 from events.models import (
     EquipmentUsageLog,
     InventoryAnalytics,
@@ -165,6 +167,7 @@ def section_get(
 ) -> dict[str, Any]:
     """One answer by name: overview, usage, inventory, equipment, projects or revenue."""
 
+    @analytics_reads
     def compute() -> dict[str, Any]:
         facts = facts_read(
             organization=organization, start_date=start_date, end_date=end_date, answer=name
@@ -184,6 +187,7 @@ def dashboard_get(
 ) -> dict[str, Any]:
     """Every section over the range, read once."""
 
+    @analytics_reads
     def compute() -> dict[str, Any]:
         facts = facts_read(
             organization=organization, start_date=start_date, end_date=end_date, answer="dashboard"
