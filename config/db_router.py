@@ -145,8 +145,9 @@ class _ReplicaState:
 
     def _check(self, alias: str) -> None:
         limit = settings.ANALYTICS_REPLICA_MAX_LAG
+        position = primary_position()  # outside the try: the primary's outage is its own 503
         try:
-            lag = replica_lag(alias)
+            lag = replica_lag(alias, position)
         except DatabaseError as error:
             connections[alias].close()
             state, reason = "unreachable", f"{type(error).__name__}: {' '.join(str(error).split())}"
@@ -166,16 +167,23 @@ class _ReplicaState:
 _replica = _ReplicaState()
 
 
-def replica_lag(alias: str) -> float:
-    """Seconds of commits the replica may be missing: 0 when it has replayed everything the
-    primary had written a moment ago (or is no standby), else the age of its last replayed
-    commit (infinite when it has replayed none)."""
-    primary, replica = connections[DEFAULT_DB_ALIAS], connections[alias]
-    if primary.vendor != "postgresql" or replica.vendor != "postgresql":
-        return 0.0
+def primary_position() -> str | None:
+    """Where the primary's WAL ends now (None when it is not PostgreSQL)."""
+    primary = connections[DEFAULT_DB_ALIAS]
+    if primary.vendor != "postgresql":
+        return None
     with primary.cursor() as cursor:
         cursor.execute("SELECT pg_current_wal_lsn()")
-        (position,) = cursor.fetchone()
+        return cursor.fetchone()[0]
+
+
+def replica_lag(alias: str, position: str | None) -> float:
+    """Seconds of commits the replica may be missing: 0 when it has replayed the primary's WAL
+    up to `position` (or is no standby), else the age of its last replayed commit (infinite
+    when it has replayed none)."""
+    replica = connections[alias]
+    if position is None or replica.vendor != "postgresql":
+        return 0.0
     with replica.cursor() as cursor:
         cursor.execute(
             "SELECT NOT pg_is_in_recovery() OR pg_last_wal_replay_lsn() >= %s::pg_lsn,"
