@@ -1,6 +1,7 @@
 """Reading analytics: the facts of a range (snapshots for whole past days, the live counters
 for today and for days not yet refreshed), turned into answers by `analytics.sections`, cached per
-organisation and query.
+organisation and query. The answers read the analytics replica when one is configured and
+fresh (config/db_router.py).
 
 Every number comes from daily buckets, so an answer's cost follows the number of days asked
 for, not the number of events. Active users over a week, a month or a range are the size of
@@ -25,6 +26,7 @@ from analytics.cache import answer_key, answer_store, cached_answer, organizatio
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
 from analytics.rollups import DailyMetrics, UserSet, daily_metrics_compute, empty_day
 from analytics.sections import Facts
+from config.db_router import analytics_reads
 from events.models import (
     EquipmentUsageLog,
     InventoryAnalytics,
@@ -207,6 +209,7 @@ def answer_refresh(*, organization: Organization, name: str, query: dict[str, st
     answer_store(organization, key, partial(_answer_compute, organization, name, values))
 
 
+@analytics_reads
 def _answer_compute(organization: Organization, name: str, query: dict[str, Any]) -> dict:
     period = query.get("period", "daily")
     facts = facts_read(

@@ -154,6 +154,29 @@ def _reporting_databases() -> dict[str, dict]:
 
 
 DATABASES.update(_reporting_databases())
+
+
+# ANALYTICS_DATABASE_URL: a streaming replica of the default database that the dashboard's
+# answers and the analytics datasets read (config/db_router.py) while it is at most
+# ANALYTICS_REPLICA_MAX_LAG seconds behind, checked every ANALYTICS_REPLICA_CHECK_SECONDS per
+# process; otherwise they read the primary. Like `reporting`, a mirror of the default database
+# in tests. Unset: no `analytics` alias, everything reads the default database.
+def _analytics_database() -> dict[str, dict]:
+    if not env_str("ANALYTICS_DATABASE_URL", "").strip():
+        return {}
+    replica = database_config("ANALYTICS_DATABASE_URL", "", base=BASE_DIR)
+    if replica["ENGINE"] != "django.db.backends.sqlite3":
+        replica["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
+        # A replica host that does not answer costs a dashboard this long, once per check.
+        replica["OPTIONS"] = {"connect_timeout": 3, **replica.get("OPTIONS", {})}
+    return {"analytics": {**replica, "TEST": {"MIRROR": "default"}}}
+
+
+DATABASES.update(_analytics_database())
+ANALYTICS_READ_DATABASE = "analytics" if "analytics" in DATABASES else ""
+ANALYTICS_REPLICA_MAX_LAG = env_int("ANALYTICS_REPLICA_MAX_LAG", 30, minimum=0)  # seconds
+ANALYTICS_REPLICA_CHECK_SECONDS = env_int("ANALYTICS_REPLICA_CHECK_SECONDS", 5, minimum=0)
+DATABASE_ROUTERS = ["config.db_router.AnalyticsReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Index names keep the analytics description's names (idx_usage_events_makerspace_timestamp):
 # longer than the 30 characters Oracle allows, well within PostgreSQL's 63 and SQLite's none.

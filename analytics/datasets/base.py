@@ -1,5 +1,7 @@
-"""What the analytics datasets share: the span of local days, streaming, rounding."""
+"""What the analytics datasets share: the span of local days, streaming, rounding, and reading
+the analytics replica when one is configured and fresh (config/db_router.py)."""
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -12,8 +14,9 @@ from django.db.models import QuerySet
 from accounts.models import Organization
 from analytics.cache import organization_today
 from analytics.ranges import range_default_start
+from config.db_router import analytics_reads, analytics_reads_iterate
 from reporting.datasources.base import DataSourceError, RowStream, batched
-from reporting.datasources.dataset import DATASET_BATCH_SIZE, register_dataset
+from reporting.datasources.dataset import DATASET_BATCH_SIZE, DatasetRows, register_dataset
 from reporting.tables import Column
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -121,5 +124,22 @@ def percent(part: float | Decimal, whole: float | Decimal) -> float | None:
     return round(float(part) * 100 / float(whole), 2) if whole else None
 
 
-def dataset(name: str, title: str) -> Callable:
-    return register_dataset(name, title=title, parameters=RANGE_PARAMETERS)
+def dataset(name: str, title: str) -> Callable[[DatasetRows], DatasetRows]:
+    def register(rows: DatasetRows) -> DatasetRows:
+        register_dataset(name, title=title, parameters=RANGE_PARAMETERS)(_on_replica(rows))
+        return rows
+
+    return register
+
+
+def _on_replica(rows: DatasetRows) -> DatasetRows:
+    """The dataset read as analytics reads: its first queries, and each batch later on."""
+
+    @functools.wraps(rows)
+    def read(organization_id: Any, parameters: Mapping[str, Any]) -> RowStream:
+        row_stream = analytics_reads(rows)(organization_id, parameters)
+        return RowStream(
+            columns=row_stream.columns, batches=analytics_reads_iterate(row_stream.batches)
+        )
+
+    return read

@@ -20,6 +20,9 @@ on entry and on exit stops and removes everything it made.
 cluster's folder is handed to that user), otherwise as the current user. Both classes say why
 they cannot run through `unavailable()`, so a test can skip with that reason.
 
+`OwnReplica` is a streaming replica of an `OwnPostgres` (`pg_basebackup -R`), to stop, start
+or pause.
+
 `HubServer` is gunicorn serving this checkout on such a cluster's database, as in production.
 """
 
@@ -134,10 +137,11 @@ class OwnPostgres:
 
     user = "postgres"
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, server_settings: dict[str, str] | None = None):
         self.port = port or free_port()
         self.bin = _postgres_bin()
         self.folder: Path | None = None
+        self.server_settings = server_settings or {}
 
     @classmethod
     def unavailable(cls) -> str:
@@ -170,6 +174,7 @@ class OwnPostgres:
             self._init()
         if not self.running:
             server = f"-p {self.port} -h 127.0.0.1 -k {self.folder} -c fsync=off"
+            server += "".join(f" -c {name}={value}" for name, value in self.server_settings.items())
             log = self.folder / "log"
             wait = ["-w", "-t", str(START_TIMEOUT_SECONDS)]
             self._run("pg_ctl", "-D", self.data_dir, "-l", log, "-o", server, *wait, "start")
@@ -187,6 +192,22 @@ class OwnPostgres:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
 
+    def log_size(self) -> int:
+        """Where the server's log ends now, for `log_since`."""
+        return (self.folder / "log").stat().st_size
+
+    def log_since(self, position: int) -> str:
+        with (self.folder / "log").open("rb") as log:
+            log.seek(position)
+            return log.read().decode(errors="replace")
+
+    def sql(self, query: str, database: str = "postgres") -> str:
+        """The first column of the query's first row, as text (psql)."""
+        return self._run(
+            "psql", "-h", "127.0.0.1", "-p", self.port, "-U", self.user, "-d", database,
+            "-XAtc", query,
+        ).strip()  # fmt: skip
+
     def create_database(self, name: str) -> str:
         """Create database `name` and answer its URL."""
         self._run("createdb", "-h", "127.0.0.1", "-p", self.port, "-U", self.user, name)
@@ -199,7 +220,7 @@ class OwnPostgres:
         options = ["-U", self.user, "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"]
         self._run("initdb", "-D", self.data_dir, *options)
 
-    def _run(self, program: str, *arguments) -> None:
+    def _run(self, program: str, *arguments) -> str:
         command = [str(self.bin / program), *map(str, arguments)]
         if os.geteuid() == 0:
             command = ["runuser", "-u", self.user, "--", *command]
@@ -209,12 +230,38 @@ class OwnPostgres:
             raise RuntimeError(
                 f"{' '.join(command)} failed: {completed.stderr or completed.stdout}"
             )
+        return completed.stdout
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
         self.remove()
+
+
+class OwnReplica(OwnPostgres):
+    """A streaming replica of an `OwnPostgres` primary: `pg_basebackup -R` of it into a
+    temporary folder (initdb's pg_hba.conf lets local replication connections in), started on
+    a spare port as a hot standby that reads the primary's WAL as it is written."""
+
+    def __init__(self, primary: OwnPostgres, **options):
+        super().__init__(**options)
+        self.primary = primary
+
+    def _init(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="own-replica-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, user=self.user, group=self.user)
+        source = ["-h", "127.0.0.1", "-p", self.primary.port, "-U", self.user]
+        self._run("pg_basebackup", *source, "-D", self.data_dir, "-R", "-X", "stream", "-N")
+
+    def replayed(self) -> bool:
+        """Whether it has replayed everything its primary has written so far."""
+        position = self.primary.sql("SELECT pg_current_wal_lsn()")
+        return self.sql(f"SELECT pg_last_wal_replay_lsn() >= '{position}'") == "t"
+
+    def wait_replayed(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        _wait_for(self.replayed, what="the replica replayed its primary's WAL", timeout=timeout)
 
 
 OPS_USER = """
@@ -232,7 +279,7 @@ class HubServer:
 
     password = "outage-drill-password"
 
-    def __init__(self, database_url: str, folder: Path):
+    def __init__(self, database_url: str, folder: Path, environment: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / "gunicorn.log"
@@ -242,12 +289,13 @@ class HubServer:
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "VAR_DIR": str(folder / "var"),
+            **(environment or {}),
         }
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "HubServer":
-        self._manage("migrate", "--noinput", "-v", "0")
-        self._manage("shell", "-c", OPS_USER.format(password=self.password))
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("shell", "-c", OPS_USER.format(password=self.password))
         command = [sys.executable, "-m", "gunicorn", "config.wsgi:application"]
         command += ["--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
         with self.log.open("wb") as log:
@@ -269,7 +317,9 @@ class HubServer:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def _manage(self, *arguments: str) -> None:
+    def manage(self, *arguments: str) -> str:
+        """Runs a management command with the server's environment; answers its output."""
         command = [sys.executable, "manage.py", *arguments]
         done = subprocess.run(command, cwd=BASE_DIR, env=self.env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
+        return done.stdout

@@ -51,7 +51,7 @@ def execution_states(api: Api, ids: list[int]) -> dict[int, dict]:
 @pytest.fixture
 def drill_stack(own_postgres, tmp_path):
     server = HubServer(own_postgres.create_database("hub"), tmp_path).start()
-    server._manage("sync_reporting_roles")  # the ops organisation's database role
+    server.manage("sync_reporting_roles")  # the ops organisation's database role
     worker = CeleryWorkerProcess(
         "filesystem://",
         queue=",".join(app.amqp.queues),
