@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -298,6 +299,77 @@ def report_output_dir(settings, tmp_path):
     }
     settings.REPORT_OUTPUT_DIR = folder
     return folder
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server on a spare port for the whole run: http://127.0.0.1:<port>."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class ObjectStorage:
+    """The bucket a test's outputs and uploads go to, read with boto3 as an operator would."""
+
+    endpoint_url: str
+    bucket: str
+    prefix: str
+    url: str  # REPORT_STORAGE_URL
+
+    @property
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+
+    def keys(self) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return sorted(entry["Key"] for page in pages for entry in page.get("Contents", ()))
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+@pytest.fixture
+def object_storage(settings, monkeypatch, moto_endpoint) -> ObjectStorage:
+    """Outputs and uploads of this test on S3 (moto's server, a bucket of the test's own),
+    configured as production is: REPORT_STORAGE_URL and the AWS_* key variables."""
+    from config.env import storage_config
+
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(variable, "testing")
+    for variable in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    bucket = f"hub-{uuid.uuid4().hex[:12]}"
+    storage = ObjectStorage(
+        endpoint_url=moto_endpoint,
+        bucket=bucket,
+        prefix="site-a",
+        url=f"s3://{bucket}/site-a?endpoint_url={moto_endpoint}",
+    )
+    storage.client.create_bucket(Bucket=bucket)
+    monkeypatch.setenv("REPORT_STORAGE_URL", storage.url)
+
+    def on_s3(folder: str) -> dict:
+        return storage_config(
+            "REPORT_STORAGE_URL",
+            local={},
+            folder=folder,
+            url_seconds=settings.REPORT_PRESIGNED_SECONDS,
+        )
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "reports": on_s3("reports"),
+        "default": on_s3("uploads"),
+    }
+    return storage
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Analytics reports under /api/v1/analytics/reports, for admins: ask for one, list your own,
 download the file. The rules live in `analytics.reports`."""
 
-from django.http import FileResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -13,8 +13,8 @@ from rest_framework.reverse import reverse
 from accounts.permissions import IsOrgAdmin
 from analytics import reports
 from analytics.models import AnalyticsReportRequest
-from reporting.models import report_storage
 from reporting.services.access_log import ClientInfo
+from reporting.views import PRESIGNED_REDIRECT, output_file_response
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -165,6 +165,7 @@ class AnalyticsReportViewSet(
         "status (and, for a failed one, the error) before that.",
         responses={
             (200, "application/octet-stream"): OpenApiResponse(description="The report file"),
+            302: OpenApiResponse(description=PRESIGNED_REDIRECT),
             (409, "application/json"): OpenApiResponse(
                 ReportNotReadySerializer, description="Not ready, failed or cancelled"
             ),
@@ -174,15 +175,10 @@ class AnalyticsReportViewSet(
         },
     )
     @action(detail=True, methods=["get"])
-    def download(self, request: Request, pk=None) -> FileResponse:
+    def download(self, request: Request, pk=None) -> HttpResponseBase:
         output = reports.report_output_open(
             report_request=self.get_object(),
             user=request.user,
             client=ClientInfo.from_request(request),
         )
-        return FileResponse(
-            report_storage().open(output.file.name, "rb"),
-            as_attachment=True,
-            filename=output.filename,
-            content_type=output.content_type,
-        )
+        return output_file_response(output)

@@ -7,11 +7,12 @@ raise SystemExit, which every entry point (manage.py, gunicorn, celery) prints a
 import base64
 import ipaddress
 import os
+import re
 import zoneinfo
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
 
@@ -261,3 +262,74 @@ def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Networ
         return [ipaddress.ip_network(part.strip()) for part in raw.split(",") if part.strip()]
 
     return _read(name, [], parse, "IP addresses or networks, comma-separated (10.0.0.0/8)")
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_STORAGE_URL_OPTIONS = ("endpoint_url", "region_name", "addressing_style")
+_ADDRESSING_STYLES = ("path", "virtual", "auto")
+# S3 keeps a read above this size in a temporary file instead of memory (S3Storage's own
+# default, 0, keeps every read in memory).
+STORAGE_READ_MEMORY_BYTES = 8 * 2**20
+
+
+def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds: int) -> dict:
+    """The STORAGES entry for `local` files, or django-storages' S3Storage when variable `name`
+    holds `s3://bucket/prefix?endpoint_url=…&region_name=…&addressing_style=…`: its objects are
+    keys under `<prefix>/<folder>/`. Credentials are never in the URL: boto3 finds them
+    (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance or task role)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return local
+    parts = urlsplit(raw)
+    bucket = parts.netloc.rpartition("@")[2]
+    shown = urlunsplit((parts.scheme, bucket, parts.path, "", ""))  # no keys, no query values
+    if parts.scheme != "s3" or "@" in parts.netloc:
+        raise SettingsError(name, "an s3://bucket/prefix URL (keys go in AWS_* variables)", shown)
+    if not _BUCKET.match(bucket):
+        raise SettingsError(name, "an s3:// URL whose host is a valid S3 bucket name", shown)
+    prefix = parts.path.strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise SettingsError(name, "an s3:// URL whose prefix has no empty, . or .. folders", shown)
+    options = _storage_url_options(name, parts.query, shown)
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "location": f"{prefix}/{folder}".strip("/"),
+            "endpoint_url": options.get("endpoint_url"),
+            "region_name": options.get("region_name"),
+            # S3-compatible servers (MinIO, Ceph, moto) seldom serve bucket.host names.
+            "addressing_style": options.get(
+                "addressing_style", "path" if options.get("endpoint_url") else None
+            ),
+            "signature_version": "s3v4",
+            "file_overwrite": False,
+            "default_acl": None,
+            "object_parameters": {},
+            "gzip": False,
+            "querystring_auth": True,
+            "querystring_expire": url_seconds,
+            "max_memory_size": STORAGE_READ_MEMORY_BYTES,
+        },
+    }
+
+
+def _storage_url_options(name: str, query: str, shown: str) -> dict[str, str]:
+    try:
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise SettingsError(name, "an s3:// URL with a query of name=value pairs", shown) from None
+    unknown = sorted(set(options) - set(_STORAGE_URL_OPTIONS))
+    if unknown:
+        raise SettingsError(
+            name,
+            f"an s3:// URL whose query sets only {', '.join(_STORAGE_URL_OPTIONS)} "
+            f"(not {', '.join(unknown)}; keys go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+            shown,
+        )
+    endpoint = urlsplit(options.get("endpoint_url", "http://x"))
+    if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
+        raise SettingsError(name, "an s3:// URL whose endpoint_url is an http(s):// URL", shown)
+    if options.get("addressing_style", "auto") not in _ADDRESSING_STYLES:
+        raise SettingsError(name, "an s3:// URL whose addressing_style is path or virtual", shown)
+    return {key: value for key, value in options.items() if value}

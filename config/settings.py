@@ -32,6 +32,7 @@ from config.env import (
     redis_apart_check,
     secret_key_check,
     site_url_default,
+    storage_config,
 )
 from config.logs import LOG_FORMATS
 
@@ -198,8 +199,28 @@ STATIC_ROOT = VAR_DIR / "static"  # filled by `collectstatic` in production
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = VAR_DIR / "media"  # uploads such as organisation logos
+# --- Files (uploads and report outputs) -----------------------------------------------------
+# REPORT_STORAGE_URL (s3://bucket/prefix?endpoint_url=…&region_name=…) puts both on S3 (or a
+# server that speaks it), so any web host serves what any worker rendered and any worker reads
+# what any web host received: outputs under <prefix>/reports/, uploads (file data sources,
+# logos) under <prefix>/uploads/. Unset: local folders, REPORT_OUTPUT_DIR and MEDIA_ROOT.
+# Downloads stream through the service, or with REPORT_PRESIGNED_DOWNLOADS answer a redirect
+# to a URL of the object signed for REPORT_PRESIGNED_SECONDS (S3 allows at most 7 days).
+REPORT_PRESIGNED_DOWNLOADS = env_bool("REPORT_PRESIGNED_DOWNLOADS", False)
+REPORT_PRESIGNED_SECONDS = env_int("REPORT_PRESIGNED_SECONDS", 300, minimum=1)
+if REPORT_PRESIGNED_SECONDS > 7 * 24 * 3600:
+    raise SettingsError(
+        "REPORT_PRESIGNED_SECONDS",
+        "at most 604800 (7 days, the longest S3 signs a URL for)",
+        str(REPORT_PRESIGNED_SECONDS),
+    )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storage_config(
+        "REPORT_STORAGE_URL",
+        local={"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        folder="uploads",
+        url_seconds=REPORT_PRESIGNED_SECONDS,
+    ),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
@@ -360,11 +381,16 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 _report_dir_default = env_path("ANALYTICS_REPORT_STORAGE_DIR", VAR_DIR / "reports", base=BASE_DIR)
 REPORT_OUTPUT_DIR = env_path("REPORT_OUTPUT_DIR", _report_dir_default, base=BASE_DIR)
 ANALYTICS_REPORT_STORAGE_DIR = REPORT_OUTPUT_DIR
-# The storage ReportOutput files are saved through.
-STORAGES["reports"] = {
-    "BACKEND": "django.core.files.storage.FileSystemStorage",
-    "OPTIONS": {"location": str(REPORT_OUTPUT_DIR)},
-}
+# The storage ReportOutput files are saved through (REPORT_STORAGE_URL above).
+STORAGES["reports"] = storage_config(
+    "REPORT_STORAGE_URL",
+    local={
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(REPORT_OUTPUT_DIR)},
+    },
+    folder="reports",
+    url_seconds=REPORT_PRESIGNED_SECONDS,
+)
 REPORT_TEMPLATE_DIR = env_path(
     "REPORT_TEMPLATE_DIR", BASE_DIR / "templates" / "reports", base=BASE_DIR
 )

@@ -48,7 +48,7 @@ from reporting.services import executions as execution_services
 from reporting.services import schedules as schedule_services
 from reporting.services import templates as template_services
 from reporting.services.access_log import ClientInfo, access_log_record
-from reporting.views import output_file_response
+from reporting.views import PRESIGNED_REDIRECT, output_file_response
 
 READ_ACTIONS = ("list", "retrieve")
 
@@ -283,6 +283,7 @@ class ReportOutputViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet
     @extend_schema(
         responses={
             (200, "application/octet-stream"): OpenApiResponse(description="The file"),
+            302: OpenApiResponse(description=PRESIGNED_REDIRECT),
             410: None,
         }
     )

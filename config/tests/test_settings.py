@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from config.env import env_bool, env_int, env_str, read_dotenv
+from config.env import SettingsError, env_bool, env_int, env_str, read_dotenv, storage_config
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 CONFIG_VARIABLES = (
@@ -19,6 +19,8 @@ CONFIG_VARIABLES = (
     "EMAIL_HOST",
     "REPORT_OUTPUT_DIR",
     "ANALYTICS_REPORT_STORAGE_DIR",
+    "REPORT_STORAGE_URL",
+    "REPORT_PRESIGNED_SECONDS",
     "ANALYTICS_CACHE_TTL",
     "TIME_ZONE",
     "DEBUG",
@@ -123,6 +125,9 @@ def test_production_urls_switch_to_production_parts(tmp_path):
         ("TIME_ZONE", "Mars/Olympus_Mons", "an IANA time zone"),
         ("DEBUG", "perhaps", "true or false"),
         ("REPORT_TIME_LIMIT", "1800", "more than REPORT_SOFT_TIME_LIMIT (1800)"),
+        ("REPORT_STORAGE_URL", "/srv/reports", "an s3://bucket/prefix URL"),
+        ("REPORT_STORAGE_URL", "s3://Reports/hub", "a valid S3 bucket name"),
+        ("REPORT_PRESIGNED_SECONDS", "700000", "at most 604800"),
     ],
 )
 def test_bad_value_stops_start_up_with_one_line_naming_the_variable(
@@ -262,3 +267,56 @@ def test_env_readers_treat_empty_as_unset_and_reject_negative_numbers(monkeypatc
         env_int("HUB_TEST_NUMBER", 7)
     monkeypatch.setenv("HUB_TEST_FLAG", "Yes")
     assert env_bool("HUB_TEST_FLAG", False) is True
+
+
+LOCAL_FILES = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+
+def test_without_report_storage_url_files_stay_in_the_local_folder(monkeypatch):
+    monkeypatch.delenv("HUB_TEST_STORAGE_URL", raising=False)
+    config = storage_config(
+        "HUB_TEST_STORAGE_URL", local=LOCAL_FILES, folder="reports", url_seconds=300
+    )
+    assert config == LOCAL_FILES
+
+
+def test_report_storage_url_names_bucket_prefix_and_endpoint_of_s3_storage(monkeypatch):
+    monkeypatch.setenv(
+        "HUB_TEST_STORAGE_URL",
+        "s3://hub-files/site-a/?endpoint_url=http://10.0.0.1:5000&region_name=eu-central-1",
+    )
+    reports = storage_config(
+        "HUB_TEST_STORAGE_URL", local=LOCAL_FILES, folder="reports", url_seconds=120
+    )
+    uploads = storage_config(
+        "HUB_TEST_STORAGE_URL", local=LOCAL_FILES, folder="uploads", url_seconds=120
+    )
+    assert reports["BACKEND"] == uploads["BACKEND"] == "storages.backends.s3.S3Storage"
+    options = reports["OPTIONS"]
+    assert options["bucket_name"] == "hub-files"
+    assert (options["location"], uploads["OPTIONS"]["location"]) == (
+        "site-a/reports",
+        "site-a/uploads",
+    )
+    assert options["endpoint_url"] == "http://10.0.0.1:5000"
+    assert options["region_name"] == "eu-central-1"
+    assert options["addressing_style"] == "path"  # servers other than AWS seldom serve bucket.host
+    assert options["querystring_expire"] == 120
+    assert options["file_overwrite"] is False  # an upload never replaces another's file
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://hub-files/p?aws_secret_access_key=very-secret",
+        "s3://AKIA:very-secret@hub-files/p",
+    ],
+)
+def test_keys_in_report_storage_url_are_refused_without_echoing_them(monkeypatch, url):
+    monkeypatch.setenv("HUB_TEST_STORAGE_URL", url)
+    with pytest.raises(SettingsError) as refused:
+        storage_config("HUB_TEST_STORAGE_URL", local=LOCAL_FILES, folder="reports", url_seconds=1)
+    message = str(refused.value)
+    assert message.startswith("Configuration error: HUB_TEST_STORAGE_URL must be")
+    assert "AWS_SECRET_ACCESS_KEY" in message or "AWS_* variables" in message
+    assert "very-secret" not in message

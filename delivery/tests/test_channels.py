@@ -13,7 +13,6 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.core.mail.backends.base import BaseEmailBackend
-from moto.server import ThreadedMotoServer
 from pypdf import PdfReader
 from standardwebhooks import Webhook, WebhookVerificationError
 from weasyprint import HTML
@@ -759,15 +757,6 @@ def test_storage_refuses_a_filename_pattern_that_cannot_work(
         storage_config({"backend": "local", "path": "exports", "filename_pattern": pattern})
 
     assert list(refused.value.config_errors) == ["filename_pattern"]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def s3_client(endpoint_url: str):

@@ -25,6 +25,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
+from django.core.files.storage import Storage
 from django.db import DatabaseError, transaction
 from django.http import Http404
 from django.utils import timezone
@@ -57,6 +58,7 @@ from reporting.services.access_log import ClientInfo, access_log_record
 from reporting.services.leases import Heartbeat, Lease, lease_claim
 from reporting.services.search_sync import search_sync_on_commit
 from reporting.services.templates import layout_source, output_formats_normalize, table_names
+from reporting.storage import STORAGE_ERRORS
 from reporting.tables import Branding, Chart, ReportDocument, SpooledTable
 
 log = logging.getLogger(__name__)
@@ -403,7 +405,8 @@ def _branding(organization: Organization) -> Branding:
 
 
 class _LocalFile(File):
-    """Lets FileSystemStorage move the rendered file into place instead of copying it."""
+    """Lets FileSystemStorage move the rendered file into place instead of copying it; S3Storage
+    uploads it from the disk in parts (boto3's multipart upload), never whole in memory."""
 
     def temporary_file_path(self) -> str:
         return self.name
@@ -440,8 +443,8 @@ def _outputs_render(
             raise ExecutionError(message) from error
         size, digest = path.stat().st_size, _sha256(path)
         filename = output_filename(execution, extension)
-        with _LocalFile(path.open("rb"), name=str(path)) as content:
-            name = storage.save(f"{_folder(execution)}/{lease.token.hex}/{filename}", content)
+        name = f"{_folder(execution)}/{lease.token.hex}/{filename}"
+        name = _output_store(storage, name, path, content_type)
         saved.append(name)
         outputs.append(
             ReportOutput(
@@ -456,6 +459,18 @@ def _outputs_render(
             )
         )
     return outputs
+
+
+def _output_store(storage: Storage, name: str, path: Path, content_type: str) -> str:
+    try:
+        with _LocalFile(path.open("rb"), name=str(path)) as content:
+            content.content_type = content_type  # the object's Content-Type on S3
+            return storage.save(name, content)
+    except STORAGE_ERRORS as error:
+        log.exception("Storing %s failed.", name)
+        raise ExecutionError(
+            f"Storing the output {name.rpartition('/')[2]} failed: {error}"
+        ) from error
 
 
 def _sha256(path: Path) -> str:
@@ -547,12 +562,17 @@ def _files_of(execution: ReportExecution, *, besides: Lease) -> list[str]:
     storage, folder, found = report_storage(), _folder(execution), []
     try:
         folders, files = storage.listdir(folder)
+        found += [f"{folder}/{name}" for name in files]
+        for name in folders:
+            if name != besides.token.hex:
+                found += [
+                    f"{folder}/{name}/{file}" for file in storage.listdir(f"{folder}/{name}")[1]
+                ]
     except FileNotFoundError:
-        return []
-    found += [f"{folder}/{name}" for name in files]
-    for name in folders:
-        if name != besides.token.hex:
-            found += [f"{folder}/{name}/{file}" for file in storage.listdir(f"{folder}/{name}")[1]]
+        return found
+    except STORAGE_ERRORS:
+        # Never fail the finished attempt (whose clean-up would delete its own outputs).
+        log.exception("Could not list what earlier attempts of execution %s left.", execution.pk)
     return found
 
 
@@ -561,5 +581,5 @@ def _discard(names: list[str]) -> None:
     for name in names:
         try:
             storage.delete(name)
-        except OSError:
+        except STORAGE_ERRORS:
             log.exception("Could not delete the partial output %s.", name)
