@@ -1,7 +1,8 @@
 """The multi-host drill: `python -m scripts.drill` from the repository (as root), or
 `scripts/multi-host-drill.sh`. See scripts/drill/cluster.py for the layout and the README's
-"Multi-host drill" for what it checks. Exits 0 when every check passed, 1 on a failure (with the
-hosts' logs), 2 when it cannot run here, 130 when interrupted; it cleans up in every case."""
+"The multi-host drill" for what it checks. Exits 0 when every check passed, 1 on a failure (with
+the hosts' logs), 2 when it cannot run here, 130 when interrupted (Ctrl-C, SIGTERM); it cleans
+up in every case."""
 
 import fcntl
 import os
@@ -9,7 +10,9 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 
+from config.tests.services import OwnPostgres
 from scripts.drill import flow
 from scripts.drill.cluster import BEAT, HOSTS, RUN_DIR, WEB, Cluster
 from scripts.drill.hosts import DrillFailure
@@ -29,7 +32,7 @@ def main() -> int:
         except BlockingIOError:
             print(f"multi-host drill: another run holds {LOCK}", file=sys.stderr)
             return 2
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the cleanup below runs
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stops it as Ctrl-C does
         return drill()
 
 
@@ -37,7 +40,9 @@ def unavailable() -> str:
     if os.geteuid() != 0:
         return "network namespaces need root (sudo)"
     missing = [program for program in NEEDED if shutil.which(program) is None]
-    return f"missing {', '.join(missing)}" if missing else ""
+    if missing:
+        return f"missing {', '.join(missing)}"
+    return OwnPostgres.unavailable()
 
 
 def drill() -> int:
@@ -55,15 +60,15 @@ def drill() -> int:
     except (DrillFailure, NetworkError) as failure:
         say(f"FAILED: {failure}")
     except KeyboardInterrupt:
-        say("interrupted")
+        say("interrupted (Ctrl-C or SIGTERM)")
         status = 130
     except Exception:
         say("FAILED with an error in the drill itself:")
-        import traceback
-
         traceback.print_exc()
     if status == 1:
         print(f"\nThe hosts' logs (last lines):\n{cluster.logs()}", flush=True)
+    for number in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not stop the cleanup
+        signal.signal(number, signal.SIG_IGN)
     try:
         cluster.down()
     except Exception as error:

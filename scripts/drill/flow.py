@@ -134,7 +134,8 @@ def output_checked(cluster: Cluster, api: Api, execution: dict, say: Say) -> Non
     pdf = api.download(output["download_url"])
     pages = pdf_pages(pdf)
     rendered_on(owner, WORKER_A, execution_id)
-    say(f"worker-a rendered execution {execution_id} (PDF, {pages} pages; lease owner {owner})")
+    pages = f"{pages} page{'s' if pages > 1 else ''}"
+    say(f"worker-a rendered execution {execution_id} (PDF, {pages}; lease owner {owner})")
     stored = s3_object(cluster, output["filename"])
     if hashlib.sha256(stored).hexdigest() != output["sha256"]:
         raise DrillFailure(
@@ -215,8 +216,13 @@ def schedule_delivery_checked(cluster: Cluster, api: Api, template_id: int, say:
     rendered_on(record["lease_owner"], WORKER_A, execution_id)
     if record["trigger"] != "schedule":
         raise DrillFailure(f"execution {execution_id} was triggered by {record['trigger']!r}")
-    say(f"beat woke schedule {schedule['id']} for its {record['slot_at']:%H:%M} UTC slot; worker-a "
-        f"rendered execution {execution_id} (lease owner {record['lease_owner']})")  # fmt: skip
+    task = "business_intelligence.run_scheduled_report"
+    for name in ("beat", WORKER_B.name):
+        if not cluster.processes[name].log_mentions(task):
+            raise DrillFailure(f"{name}'s log does not mention {task}")
+    say(f"beat sent schedule {schedule['id']}'s {record['slot_at']:%H:%M} UTC slot; worker-b "
+        f"queued execution {execution_id}; worker-a rendered it (lease owner "
+        f"{record['lease_owner']})")  # fmt: skip
     delivery = delivery_sent(api, execution_id)
     if received.peer != WORKER_B.address or not cluster.processes[WORKER_B.name].log_mentions(
         "business_intelligence.deliver_report"

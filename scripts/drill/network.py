@@ -13,7 +13,6 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 PREFIX = "rhd-"  # every namespace, veth and the bridge the drill makes; stale ones are removed
 BRIDGE = f"{PREFIX}br0"
@@ -90,13 +89,24 @@ def network_create(hosts: Sequence[Host]) -> None:
 
 def network_remove() -> None:
     """Remove every namespace and link the drill made, this run's or a killed run's. Processes
-    still inside a namespace are killed first (they would keep it alive)."""
+    still inside a namespace are killed first (they would keep it alive). The links go first and
+    by name: a namespace's veth would otherwise outlive `ip netns delete` for a moment, and a
+    quick second run would find its name taken."""
     for namespace in _namespaces():
         for pid in ip("netns", "pids", namespace).split():
             _kill(int(pid))
-        ip("netns", "delete", namespace)  # its end of the veth goes, and so does ours
-    if Path(f"/sys/class/net/{BRIDGE}").exists():
-        ip("link", "delete", BRIDGE)
+    for link in _links():
+        ip("link", "delete", link)  # a veth takes its peer in the namespace with it
+    for namespace in _namespaces():
+        ip("netns", "delete", namespace)
+
+
+def _links() -> list[str]:
+    names = (
+        line.split(":")[1].strip().partition("@")[0]
+        for line in ip("-o", "link", "show").splitlines()
+    )
+    return [name for name in names if name.startswith(PREFIX)]
 
 
 def _namespaces() -> list[str]:
