@@ -159,7 +159,8 @@ class Cluster:
 
     def down(self) -> None:
         """Everything the drill started, whatever state it got to; every step is attempted."""
-        steps = [process.stop for process in self.processes.values()]
+        steps = [process.terminate for process in self.processes.values()]  # all at once
+        steps += [process.stop for process in self.processes.values()]
         steps += [network_remove, self.receiver.stop]
         if self.moto is not None:
             steps.append(self.moto.stop)

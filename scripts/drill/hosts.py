@@ -71,16 +71,20 @@ class HostProcess:
     def log_mentions(self, text: str) -> bool:
         return text in self.log.read_text(errors="replace")
 
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM to its group); `stop` then waits for it."""
+        if self.process is not None and self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGTERM)
+
     def stop(self, *, timeout: float = 15) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """Stop it and its children: SIGTERM, then SIGKILL after `timeout` seconds."""
+        if self.process is None:
             return
-        _signal_group(self.process.pid, signal.SIGTERM)
-        try:
+        self.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        _signal_group(self.process.pid, signal.SIGKILL)  # children left behind by the leader
+        _signal_group(self.process.pid, signal.SIGKILL)  # what is left, children included
+        self.process.wait()
 
 
 def _signal_group(pgid: int, number: int) -> None:
