@@ -23,13 +23,16 @@ BI = "/api/v1/business-intelligence"
 RUN_TIMEOUT = 120
 SCHEDULE_TIMEOUT = 150  # the next minute, a render and a delivery
 WEBHOOK_SECRET = "drill-webhook-signing-secret"
+# The seed's "Monthly Billing Summary": 25 invoices of the month asked for, and their total.
 INVOICES = """
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25)
 SELECT i AS invoice, 'Customer ' || i AS customer, i * 1250 AS amount_cents,
        %(year)s AS year, %(month)s AS month
-FROM n ORDER BY i
+FROM generate_series(1, 25) AS i ORDER BY i
 """
-TOTALS = "SELECT %(month)s AS month, %(year)s AS year, 25 AS invoices, 406250 AS total_cents"
+TOTALS = """
+SELECT %(month)s AS month, %(year)s AS year, count(*) AS invoices, sum(i * 1250) AS total_cents
+FROM generate_series(1, 25) AS i
+"""
 MONTH_SCHEMA = {
     "type": "object",
     "properties": {
