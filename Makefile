@@ -31,7 +31,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-# Needs PostgreSQL (startup.py excepted; DATABASE_URL, else each script's own postgres://postgres@127.0.0.1:5432/reporting_bench*);
+# Needs PostgreSQL (startup.py and storage.py excepted; DATABASE_URL, else each script's own postgres://postgres@127.0.0.1:5432/reporting_bench*);
 # sample_data and dashboard each load 10,000,000 events: about 40 minutes the first time;
 # dashboard_page (Chromium) loads 1,000,000 and takes about 2 minutes the first time, 1 after.
 bench: $(VENV)/.installed-dev
@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/exports.py
 	$(PY) bench/pdf.py
 	$(PY) bench/sources.py
+	$(PY) bench/storage.py
 	$(PY) bench/schedules.py
 	$(PY) bench/ingest.py
 	$(PY) bench/sample_data.py

@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -322,7 +323,7 @@ class ObjectStorage:
     prefix: str
     url: str  # REPORT_STORAGE_URL
 
-    @property
+    @cached_property
     def client(self):
         import boto3
 
@@ -337,9 +338,10 @@ class ObjectStorage:
 
 
 @pytest.fixture
-def object_storage(settings, monkeypatch, moto_endpoint) -> ObjectStorage:
+def object_storage(settings, monkeypatch, moto_endpoint, report_output_dir) -> ObjectStorage:
     """Outputs and uploads of this test on S3 (moto's server, a bucket of the test's own),
-    configured as production is: REPORT_STORAGE_URL and the AWS_* key variables."""
+    configured as production is: REPORT_STORAGE_URL and the AWS_* key variables. It comes after
+    `report_output_dir`, the local folder (empty) that would be used without it."""
     from config.env import storage_config
 
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -270,6 +270,7 @@ _ADDRESSING_STYLES = ("path", "virtual", "auto")
 # S3 keeps a read above this size in a temporary file instead of memory (S3Storage's own
 # default, 0, keeps every read in memory).
 STORAGE_READ_MEMORY_BYTES = 8 * 2**20
+STORAGE_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds: int) -> dict:
@@ -291,6 +292,8 @@ def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds
     if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
         raise SettingsError(name, "an s3:// URL whose prefix has no empty, . or .. folders", shown)
     options = _storage_url_options(name, parts.query, shown)
+    from botocore.config import Config  # only with S3: not in every process's start-up
+
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -298,11 +301,19 @@ def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds
             "location": f"{prefix}/{folder}".strip("/"),
             "endpoint_url": options.get("endpoint_url"),
             "region_name": options.get("region_name"),
-            # S3-compatible servers (MinIO, Ceph, moto) seldom serve bucket.host names.
-            "addressing_style": options.get(
-                "addressing_style", "path" if options.get("endpoint_url") else None
+            "client_config": Config(
+                # S3-compatible servers (MinIO, Ceph, moto) seldom serve bucket.host names.
+                s3={
+                    "addressing_style": options.get(
+                        "addressing_style", "path" if options.get("endpoint_url") else "auto"
+                    )
+                },
+                signature_version="s3v4",  # presigned URLs carry X-Amz-Expires
+                # An unreachable endpoint fails a request in seconds, not botocore's minutes.
+                connect_timeout=STORAGE_CONNECT_TIMEOUT_SECONDS,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
             ),
-            "signature_version": "s3v4",
             "file_overwrite": False,
             "default_acl": None,
             "object_parameters": {},
@@ -310,8 +321,19 @@ def storage_config(name: str, *, local: dict[str, Any], folder: str, url_seconds
             "querystring_auth": True,
             "querystring_expire": url_seconds,
             "max_memory_size": STORAGE_READ_MEMORY_BYTES,
+            "transfer_config": _transfer_config(),
         },
     }
+
+
+def _transfer_config():
+    """Multipart uploads of 8 MB parts, at most 4 of them read into memory at once: S3Storage
+    uploads from a file object, whose parts boto3 reads ahead into memory (10 by default)."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_chunksize=8 * 2**20, max_concurrency=4)
+    config.max_in_memory_upload_chunks = 4  # s3transfer's setting, which boto3 does not take
+    return config
 
 
 def _storage_url_options(name: str, query: str, shown: str) -> dict[str, str]:

@@ -1,16 +1,18 @@
-"""/healthz: can this process reach its database, cache and broker?"""
+"""/healthz: can this process reach its database, cache, broker and object storage?"""
 
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.storage import storages
 from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
+from reporting.storage import bucket_check
 
 BROKER_TIMEOUT_SECONDS = 3
 
@@ -34,10 +36,17 @@ def check_broker() -> None:
         connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
 
 
+def check_storage() -> None:
+    """The bucket REPORT_STORAGE_URL names answers to this process's keys; local folders are
+    made when first written to."""
+    bucket_check(storages["reports"])
+
+
 CHECKS: dict[str, Callable[[], None]] = {
     "database": check_database,
     "cache": check_cache,
     "broker": check_broker,
+    "storage": check_storage,
 }
 
 

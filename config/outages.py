@@ -1,5 +1,5 @@
-"""An outage of the database, the cache or the broker answers 503 naming the service, with
-Retry-After, instead of a 500 page.
+"""An outage of the database, the cache, the broker or the object storage answers 503 naming
+the service, with Retry-After, instead of a 500 page.
 
 Django turns an exception into a response at every middleware layer (convert_exception_to_response),
 so no middleware sees the ones raised in another middleware (a session or user loaded from the
@@ -33,12 +33,22 @@ OUTAGE_ERRORS: dict[str, frozenset[str]] = {
     "cache": frozenset({"redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError"}),
     # kombu raises this for every transport (Redis, RabbitMQ) once its publish retries give up.
     "broker": frozenset({"kombu.exceptions.OperationalError"}),
+    # REPORT_STORAGE_URL's S3 endpoint: refused or timed out connections, dropped reads.
+    "storage": frozenset(
+        {"botocore.exceptions.ConnectionError", "botocore.exceptions.HTTPClientError"}
+    ),
 }
-SERVICE_NAMES = {"database": "The database", "cache": "The cache", "broker": "The message broker"}
+SERVICE_NAMES = {
+    "database": "The database",
+    "cache": "The cache",
+    "broker": "The message broker",
+    "storage": "The object storage",
+}
 
 
 def outage_service(exc: BaseException | None) -> str | None:
-    """The service whose unavailability `exc` is ("database", "cache", "broker"), else None."""
+    """The service whose unavailability `exc` is ("database", "cache", "broker", "storage"),
+    else None."""
     if exc is None:
         return None
     classes = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}

@@ -39,6 +39,8 @@ def signed_download(request, token: str):
     return output_file_response(output)
 
 
+# Read and sent at a time: Django's 4 KB costs a Python round per 4 KB of a large file.
+DOWNLOAD_BLOCK_BYTES = 64 * 1024
 PRESIGNED_REDIRECT = (
     "With REPORT_PRESIGNED_DOWNLOADS on S3 storage: Location is a URL of the file, signed for "
     "REPORT_PRESIGNED_SECONDS, that serves it as the same attachment."
@@ -75,6 +77,7 @@ def output_file_response(output: ReportOutput) -> HttpResponseBase:
     response = FileResponse(
         stream, as_attachment=True, filename=output.filename, content_type=output.content_type
     )
+    response.block_size = DOWNLOAD_BLOCK_BYTES
     if size is not None:
         response["Content-Length"] = str(size)
     response["Content-Security-Policy"] = OUTPUT_CSP

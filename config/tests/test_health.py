@@ -11,7 +11,7 @@ def test_healthz_is_200_when_database_cache_and_broker_answer(client):
     body = response.json()
     assert body["status"] == "ok"
     assert body["failing"] == []
-    assert set(body["services"]) == {"database", "cache", "broker"}
+    assert set(body["services"]) == {"database", "cache", "broker", "storage"}
 
 
 @pytest.mark.django_db(databases="__all__")

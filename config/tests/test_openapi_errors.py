@@ -41,7 +41,7 @@ def test_every_operation_declares_the_outage_answer_with_its_service_and_retry_a
         assert content["schema"] == {"$ref": "#/components/schemas/Outage"}, (path, method)
         assert "Retry-After" in outage["headers"], (path, method)
     service = schema["components"]["schemas"]["Outage"]["properties"]["service"]
-    assert service["enum"] == ["database", "cache", "broker"]
+    assert service["enum"] == ["database", "cache", "broker", "storage"]
 
 
 def test_the_error_shape_has_a_detail_and_the_fields(schema):

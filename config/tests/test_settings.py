@@ -300,7 +300,9 @@ def test_report_storage_url_names_bucket_prefix_and_endpoint_of_s3_storage(monke
     )
     assert options["endpoint_url"] == "http://10.0.0.1:5000"
     assert options["region_name"] == "eu-central-1"
-    assert options["addressing_style"] == "path"  # servers other than AWS seldom serve bucket.host
+    # servers other than AWS seldom serve bucket.host names
+    assert options["client_config"].s3 == {"addressing_style": "path"}
+    assert options["client_config"].signature_version == "s3v4"
     assert options["querystring_expire"] == 120
     assert options["file_overwrite"] is False  # an upload never replaces another's file
 

@@ -180,3 +180,14 @@ def succeeded(organization, billing_template, report_output_dir):
             expires_at=timezone.now() + timedelta(days=30),
         )  # fmt: skip
     return execution
+
+
+def deliver(execution, target, django_capture_on_commit_callbacks):
+    """The execution's one delivery to `target`, planned, started and attempted once here."""
+    from delivery.services import deliveries_plan, deliveries_start, delivery_attempt
+
+    deliveries_plan(plan=[(execution, [target])])
+    with django_capture_on_commit_callbacks():
+        deliveries_start(execution=execution)
+    [delivery] = execution.deliveries.all()
+    return delivery_attempt(delivery_pk=delivery.pk)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from delivery.models import DeliveryStatus, DeliveryTarget
-from delivery.services import deliveries_plan, deliveries_start, delivery_attempt
+from delivery.tests.conftest import deliver
 from reporting.models import ReportExecution, ReportOutput, report_storage
 
 TARGETS = "/api/v1/business-intelligence/delivery-targets"
@@ -60,14 +60,6 @@ def staff(db) -> Client:
 def storage_body(path) -> dict:
     config = {"backend": "local", "path": path, "filename_pattern": "{template_slug}.{extension}"}
     return {"name": "Archive", "kind": "storage", "config": config}
-
-
-def deliver(execution, target, django_capture_on_commit_callbacks):
-    deliveries_plan(plan=[(execution, [target])])
-    with django_capture_on_commit_callbacks():
-        deliveries_start(execution=execution)
-    [delivery] = execution.deliveries.all()
-    return delivery_attempt(delivery_pk=delivery.pk)
 
 
 def refused_paths(roots: Path, other_organization) -> list[str]:

@@ -58,7 +58,7 @@ from reporting.services.access_log import ClientInfo, access_log_record
 from reporting.services.leases import Heartbeat, Lease, lease_claim
 from reporting.services.search_sync import search_sync_on_commit
 from reporting.services.templates import layout_source, output_formats_normalize, table_names
-from reporting.storage import STORAGE_ERRORS
+from reporting.storage import storage_errors
 from reporting.tables import Branding, Chart, ReportDocument, SpooledTable
 
 log = logging.getLogger(__name__)
@@ -466,7 +466,7 @@ def _output_store(storage: Storage, name: str, path: Path, content_type: str) ->
         with _LocalFile(path.open("rb"), name=str(path)) as content:
             content.content_type = content_type  # the object's Content-Type on S3
             return storage.save(name, content)
-    except STORAGE_ERRORS as error:
+    except storage_errors() as error:
         log.exception("Storing %s failed.", name)
         raise ExecutionError(
             f"Storing the output {name.rpartition('/')[2]} failed: {error}"
@@ -570,7 +570,7 @@ def _files_of(execution: ReportExecution, *, besides: Lease) -> list[str]:
                 ]
     except FileNotFoundError:
         return found
-    except STORAGE_ERRORS:
+    except storage_errors():
         # Never fail the finished attempt (whose clean-up would delete its own outputs).
         log.exception("Could not list what earlier attempts of execution %s left.", execution.pk)
     return found
@@ -581,5 +581,5 @@ def _discard(names: list[str]) -> None:
     for name in names:
         try:
             storage.delete(name)
-        except STORAGE_ERRORS:
+        except storage_errors():
             log.exception("Could not delete the partial output %s.", name)

@@ -55,3 +55,15 @@ class ReportTemplateFactory(factory.django.DjangoModelFactory):
             TemplateDataSource.objects.create(
                 template=template, data_source=source, position=position
             )
+
+
+def file_source_upload(client, filename: str, content: bytes):
+    """POST a `file` data source with its file, as an admin's browser or script does."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(
+        "/api/v1/business-intelligence/data-sources",
+        {"name": "Members file", "source_type": "file",
+         "file": SimpleUploadedFile(filename, content)},
+        format="multipart",
+    )  # fmt: skip

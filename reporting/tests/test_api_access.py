@@ -7,7 +7,12 @@ from accounts.models import Role
 from accounts.tests.factories import MembershipFactory
 from reporting.models import ReportAccessLog, ReportOutput
 from reporting.services.executions import execution_request
-from reporting.tests.factories import BILLING_SCHEMA, DataSourceFactory, ReportTemplateFactory
+from reporting.tests.factories import (
+    BILLING_SCHEMA,
+    DataSourceFactory,
+    ReportTemplateFactory,
+    file_source_upload,
+)
 
 BI = "/api/v1/business-intelligence"
 MARCH = {"month": "03", "year": 2025}
@@ -199,15 +204,8 @@ def test_the_audit_log_lists_the_organisations_actions(
 
 
 def test_a_file_source_reads_its_own_upload_and_no_other(admin_client_api, settings, tmp_path):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     settings.MEDIA_ROOT = str(tmp_path)
-    upload = SimpleUploadedFile("members.csv", b"name,visits\nAda,3\nAlan,5\n")
-    created = admin_client_api.post(
-        f"{BI}/data-sources",
-        {"name": "Members file", "source_type": "file", "file": upload},
-        format="multipart",
-    )
+    created = file_source_upload(admin_client_api, "members.csv", b"name,visits\nAda,3\nAlan,5\n")
     assert created.status_code == 201, created.json()
     assert created.json()["config"]["upload"].startswith("data-sources/")
     source_id = created.json()["id"]

@@ -14,13 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from botocore.response import StreamingBody
 from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from accounts.models import Role
 from accounts.tests.factories import MembershipFactory
+from config.tests.services import free_port
 from reporting.links import output_link
 from reporting.models import (
     AccessAction,
@@ -35,7 +35,8 @@ from reporting.services.executions import execution_request, execution_run
 from reporting.services.leases import lease_claim
 from reporting.storage import file_stream
 from reporting.tasks import clean_old_report_outputs
-from reporting.tests.factories import ReportTemplateFactory
+from reporting.tests.factories import ReportTemplateFactory, file_source_upload
+from reporting.tests.test_end_to_end import wait_until_finished
 
 BI = "/api/v1/business-intelligence"
 OUTPUTS = f"{BI}/report-outputs"
@@ -45,15 +46,15 @@ runs_reports = pytest.mark.django_db(databases=["default", "reporting"], transac
 pytestmark = [runs_reports, pytest.mark.usefixtures("object_storage")]
 
 
-def run(template, user, **options) -> ReportExecution:
-    execution = execution_request(
-        template=template,
-        parameters=options.pop("parameters", MARCH),
-        requested_by=user,
-        trigger="api",
-        enqueue=False,
-        **options,
+def queued(template, user, parameters=MARCH) -> ReportExecution:
+    """An execution to run in this process (as `run_report` does), not sent to a worker."""
+    return execution_request(
+        template=template, parameters=parameters, requested_by=user, trigger="api", enqueue=False
     )
+
+
+def run(template, user, parameters=MARCH) -> ReportExecution:
+    execution = queued(template, user, parameters)
     execution_run(execution_id=execution.pk)
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.SUCCEEDED, execution.error
@@ -141,13 +142,7 @@ def test_a_failed_format_leaves_no_object_of_the_attempt_behind(
     monkeypatch.setattr(pdf_renderer.PdfRenderer, "render", broken)
     billing_template.output_formats = ["csv", "pdf"]  # the CSV is stored before the PDF fails
     billing_template.save()
-    execution = execution_request(
-        template=billing_template,
-        parameters=MARCH,
-        requested_by=viewer,
-        trigger="api",
-        enqueue=False,
-    )
+    execution = queued(billing_template, viewer)
 
     execution_run(execution_id=execution.pk)
 
@@ -160,13 +155,7 @@ def test_a_failed_format_leaves_no_object_of_the_attempt_behind(
 def test_a_new_attempt_deletes_what_the_superseded_attempt_left(
     object_storage, billing_template, viewer
 ):
-    execution = execution_request(
-        template=billing_template,
-        parameters=MARCH,
-        requested_by=viewer,
-        trigger="api",
-        enqueue=False,
-    )
+    execution = queued(billing_template, viewer)
     first = lease_claim(execution_id=execution.pk)
     left = f"acme/{execution.pk}/{first.token.hex}/half-written.csv"
     report_storage().save(left, ContentFile(b"invoice\n1\n"))  # then its worker died
@@ -301,12 +290,7 @@ def test_an_object_gone_from_the_bucket_is_a_404_not_a_server_error(
 def test_a_file_source_upload_is_stored_in_the_bucket_and_read_by_a_report_run(
     object_storage, settings, admin_client_api, organization, admin_user
 ):
-    upload = SimpleUploadedFile("members.csv", b"name,visits\nAda,3\nAlan,5\n")
-    created = admin_client_api.post(
-        f"{BI}/data-sources",
-        {"name": "Members file", "source_type": "file", "file": upload},
-        format="multipart",
-    )
+    created = file_source_upload(admin_client_api, "members.csv", b"name,visits\nAda,3\nAlan,5\n")
     assert created.status_code == 201, created.json()
     stored_name = created.json()["config"]["upload"]
     assert object_storage.keys() == [f"site-a/uploads/{stored_name}"]
@@ -326,3 +310,105 @@ def test_a_file_source_upload_is_stored_in_the_bucket_and_read_by_a_report_run(
         ["Ada", "3"],
         ["Alan", "5"],
     ]
+
+
+def test_a_run_whose_upload_is_gone_from_the_bucket_fails_naming_the_file(
+    object_storage, admin_client_api, organization, admin_user
+):
+    created = file_source_upload(admin_client_api, "members.csv", b"name,visits\nAda,3\n").json()
+    object_storage.client.delete_object(
+        Bucket=object_storage.bucket, Key=f"site-a/uploads/{created['config']['upload']}"
+    )
+    template = ReportTemplateFactory(
+        organization=organization,
+        parameters_schema={"type": "object", "properties": {}},
+        sources=[DataSource.objects.get(pk=created["id"])],
+    )
+    execution = queued(template, admin_user, parameters={})
+
+    execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert f"The file '{created['config']['upload']}' does not exist." in execution.error
+
+
+# --- the object storage unreachable --------------------------------------------------------------
+
+
+def storage_unreachable(settings) -> None:
+    """REPORT_STORAGE_URL's endpoint stops answering: nothing listens on its port any more."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings.STORAGES = {
+        alias: {**config, "OPTIONS": {**config.get("OPTIONS", {}), "endpoint_url": dead}}
+        if alias in ("default", "reports")
+        else config
+        for alias, config in settings.STORAGES.items()
+    }
+
+
+def test_a_download_while_the_object_storage_is_unreachable_is_a_503_naming_it(
+    settings, viewer, csv_output
+):
+    storage_unreachable(settings)
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(viewer)
+
+    response = client.get(f"{OUTPUTS}/{csv_output.pk}/download")
+
+    assert response.status_code == 503
+    assert response.json()["service"] == "storage"
+    assert response.json()["detail"].startswith("The object storage is unavailable.")
+
+
+def test_healthz_names_the_object_storage_when_it_is_unreachable(settings, client):
+    assert client.get("/healthz").json()["services"]["storage"] == {"status": "ok"}
+
+    storage_unreachable(settings)
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["storage"]
+
+
+def test_a_render_while_the_object_storage_is_unreachable_fails_saying_so(
+    settings, billing_template, viewer
+):
+    storage_unreachable(settings)
+    execution = queued(billing_template, viewer)
+
+    execution_run(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error.startswith(
+        f"Storing the output monthly-billing-summary_2025-03_{execution.pk}.csv failed:"
+    )
+
+
+# --- two processes -------------------------------------------------------------------------------
+
+
+def test_a_pdf_a_worker_process_rendered_is_served_by_the_web_process(
+    object_storage, live_worker, report_output_dir, viewer_client, billing_template
+):
+    billing_template.output_formats = ["pdf"]
+    billing_template.save()
+    # The worker's environment has REPORT_STORAGE_URL and the keys; its local folder stays empty.
+    response = viewer_client.post(
+        f"{BI}/report-executions",
+        {"template_id": billing_template.pk, "parameters": MARCH},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+
+    finished = wait_until_finished(viewer_client, response["Location"])
+
+    assert finished["status"] == "succeeded", finished["error"]
+    [output] = finished["outputs"]
+    key = f"site-a/reports/{ReportOutput.objects.get(pk=output['id']).file.name}"
+    assert object_storage.keys() == [key]
+    pdf = b"".join(viewer_client.get(output["download_url"]).streaming_content)
+    assert pdf == object_storage.read(key)
+    assert "Customer 3" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert not [path for path in report_output_dir.rglob("*") if path.is_file()]

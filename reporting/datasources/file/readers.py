@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 
 from reporting.datasources.base import DataSourceError
 from reporting.datasources.file.config import FileConfig, _data_file, _upload_check
+from reporting.storage import storage_errors
 
 
 def _open(file_config: FileConfig, resources: ExitStack) -> IO[bytes]:
@@ -32,6 +33,8 @@ def _open(file_config: FileConfig, resources: ExitStack) -> IO[bytes]:
         raise DataSourceError(f"{label} is outside the uploads' storage.") from None
     except OSError as error:
         raise DataSourceError(f"{label} could not be opened: {error.strerror or error}") from None
+    except storage_errors() as error:  # the uploads' S3 bucket refused or did not answer
+        raise DataSourceError(f"{label} could not be opened: {error}") from None
     return resources.enter_context(binary)
 
 
@@ -42,6 +45,8 @@ def _file_size(file_config: FileConfig) -> int:
         return default_storage.size(file_config.upload)
     except OSError:
         raise DataSourceError(f"{file_config.label} does not exist.") from None
+    except storage_errors() as error:
+        raise DataSourceError(f"{file_config.label} could not be read: {error}") from None
 
 
 def _text_stream(binary: IO[bytes], file_config: FileConfig) -> io.TextIOWrapper:
