@@ -19,13 +19,22 @@ import secrets
 import shutil
 import signal
 import tempfile
+import time
 from pathlib import Path
 
 import boto3
+import requests
 from moto.server import ThreadedMotoServer
 
 from config.tests.services import OwnPostgres, OwnRedis
-from scripts.drill.hosts import PYTHON, HostProcess, log_tail, manage, procfile_command
+from scripts.drill.hosts import (
+    PYTHON,
+    DrillFailure,
+    HostProcess,
+    log_tail,
+    manage,
+    procfile_command,
+)
 from scripts.drill.network import GATEWAY, NETWORK, Host, network_create, network_remove
 from scripts.drill.receiver import WebhookReceiver
 
@@ -138,11 +147,27 @@ class Cluster:
             self._start(host.name, host, command)
         self._start("beat", BEAT, procfile_command("beat"))
         self.processes["web"].wait_for_log("Booting worker", timeout=START_TIMEOUT)
+        self._web_healthy()
         for host, queues in workers.items():
             self.processes[host.name].wait_for_log(
                 f"{queues[0]}@{host.name} ready", timeout=START_TIMEOUT
             )
         self.processes["beat"].wait_for_log("beat: Starting", timeout=START_TIMEOUT)
+
+    def _web_healthy(self) -> None:
+        """/healthz answers 200: the web host reaches the database, Redis and the bucket."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                answer = requests.get(f"{self.web_url}/healthz", timeout=10)
+                if answer.status_code == 200:
+                    return
+                seen = f"{answer.status_code} {answer.text[:300]}"
+            except requests.RequestException as error:
+                seen = str(error)
+            if time.monotonic() > deadline:
+                raise DrillFailure(f"web's /healthz: {seen}")
+            time.sleep(0.5)
 
     def _start(self, name: str, host: Host, argv: list[str]) -> None:
         process = HostProcess(name, host, argv, self.environment(host), self.log(name))
