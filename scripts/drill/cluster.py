@@ -176,10 +176,10 @@ class Cluster:
     # --- down ----------------------------------------------------------------------------
     def logs(self) -> str:
         parts = [
-            f"--- {name} ({self.log(name)})\n{log_tail(self.log(name))}" for name in self.processes
+            f"==== {name} ({self.log(name)})\n{log_tail(self.log(name))}" for name in self.processes
         ]
         if self.postgres is not None and self.postgres.folder is not None:
-            parts.append(f"--- PostgreSQL\n{log_tail(self.postgres.folder / 'log', 20)}")
+            parts.append(f"==== PostgreSQL\n{log_tail(self.postgres.folder / 'log', 20)}")
         return "\n".join(parts)
 
     def down(self) -> None:
