@@ -60,31 +60,14 @@ def network_create(hosts: Sequence[Host]) -> None:
     ip("addr", "add", f"{GATEWAY}/{NETWORK.prefixlen}", "dev", BRIDGE)
     ip("link", "set", BRIDGE, "up")
     for host in hosts:
+        inside = ("-n", host.namespace)
+        peer = ("peer", "name", "eth0", "netns", host.namespace)
         ip("netns", "add", host.namespace)
-        ip(
-            "link",
-            "add",
-            host.veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            host.namespace,
-        )
+        ip("link", "add", host.veth, "type", "veth", *peer)
         ip("link", "set", host.veth, "master", BRIDGE, "up")
-        ip(
-            "-n",
-            host.namespace,
-            "addr",
-            "add",
-            f"{host.address}/{NETWORK.prefixlen}",
-            "dev",
-            "eth0",
-        )
-        ip("-n", host.namespace, "link", "set", "eth0", "up")
-        ip("-n", host.namespace, "link", "set", "lo", "up")
+        ip(*inside, "addr", "add", f"{host.address}/{NETWORK.prefixlen}", "dev", "eth0")
+        ip(*inside, "link", "set", "eth0", "up")
+        ip(*inside, "link", "set", "lo", "up")
 
 
 def network_remove() -> None:
