@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint fmt bench fuzz
+.PHONY: run test lint fmt bench fuzz drill
 
 # `make run` signs with a random key of this machine's own, made on the first run and kept in
 # var/ (never the public development key); SECRET_KEY in the environment or .env wins over it.
@@ -52,6 +52,10 @@ bench: $(VENV)/.installed-dev
 # Schemathesis against a live server on a fresh database: about 5 minutes (scripts/fuzz.sh).
 fuzz: $(VENV)/.installed-dev
 	scripts/fuzz.sh
+
+# The multi-host drill (root only: Linux network namespaces): one to two minutes.
+drill: $(VENV)/.installed-dev
+	scripts/multi-host-drill.sh
 
 fmt: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

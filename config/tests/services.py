@@ -70,7 +70,8 @@ def _wait_for(condition, *, what: str, timeout: float = START_TIMEOUT_SECONDS) -
 class OwnRedis:
     """A `redis-server` subprocess on a spare port, without persistence."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, host: str = "127.0.0.1"):
+        self.host = host
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
@@ -79,7 +80,7 @@ class OwnRedis:
         return "" if shutil.which("redis-server") else "redis-server is not installed"
 
     def url_for(self, database: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{database}"
+        return f"redis://{self.host}:{self.port}/{database}"
 
     @property
     def url(self) -> str:
@@ -92,12 +93,16 @@ class OwnRedis:
     def start(self) -> Self:
         if self.running:
             return self
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command = ["redis-server", "--port", str(self.port), "--bind", self.host]
         command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        if self.host != "127.0.0.1":  # clients from other addresses (a drill's own network)
+            command += ["--protected-mode", "no"]
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        _wait_for(lambda: port_answers(self.port), what=f"redis-server on port {self.port}")
+        _wait_for(
+            lambda: port_answers(self.port, self.host), what=f"redis-server on port {self.port}"
+        )
         return self
 
     def stop(self) -> None:
@@ -132,13 +137,26 @@ def _major_version(pg_ctl: str) -> int:
 
 
 class OwnPostgres:
-    """A PostgreSQL cluster of its own (`initdb` in a temporary folder), listening on 127.0.0.1
-    at a spare port with trust authentication for `postgres`; its socket sits in its folder."""
+    """A PostgreSQL cluster of its own (`initdb` in a temporary folder, made in `parent` when
+    given), listening on `host` (127.0.0.1) at a spare port with trust authentication for
+    `postgres`, also from the addresses of `clients` (a network such as "10.231.0.0/24") when
+    given; its socket sits in its folder."""
 
     user = "postgres"
 
-    def __init__(self, port: int | None = None, *, server_settings: dict[str, str] | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        clients: str = "",
+        parent: Path | None = None,
+        server_settings: dict[str, str] | None = None,
+    ):
+        self.host = host
         self.port = port or free_port()
+        self.clients = clients
+        self.parent = parent
         self.bin = _postgres_bin()
         self.folder: Path | None = None
         self.server_settings = server_settings or {}
@@ -155,7 +173,7 @@ class OwnPostgres:
         return ""
 
     def url_for(self, database: str = "postgres") -> str:
-        return f"postgres://{self.user}@127.0.0.1:{self.port}/{database}"
+        return f"postgres://{self.user}@{self.host}:{self.port}/{database}"
 
     @property
     def url(self) -> str:
@@ -167,13 +185,13 @@ class OwnPostgres:
 
     @property
     def running(self) -> bool:
-        return self.folder is not None and port_answers(self.port)
+        return self.folder is not None and port_answers(self.port, self.host)
 
     def start(self) -> Self:
         if self.folder is None:
             self._init()
         if not self.running:
-            server = f"-p {self.port} -h 127.0.0.1 -k {self.folder} -c fsync=off"
+            server = f"-p {self.port} -h {self.host} -k {self.folder} -c fsync=off"
             server += "".join(f" -c {name}={value}" for name, value in self.server_settings.items())
             log = self.folder / "log"
             wait = ["-w", "-t", str(START_TIMEOUT_SECONDS)]
@@ -204,21 +222,24 @@ class OwnPostgres:
     def sql(self, query: str, database: str = "postgres") -> str:
         """The first column of the query's first row, as text (psql)."""
         return self._run(
-            "psql", "-h", "127.0.0.1", "-p", self.port, "-U", self.user, "-d", database,
+            "psql", "-h", self.host, "-p", self.port, "-U", self.user, "-d", database,
             "-XAtc", query,
         ).strip()  # fmt: skip
 
     def create_database(self, name: str) -> str:
         """Create database `name` and answer its URL."""
-        self._run("createdb", "-h", "127.0.0.1", "-p", self.port, "-U", self.user, name)
+        self._run("createdb", "-h", self.host, "-p", self.port, "-U", self.user, name)
         return self.url_for(name)
 
     def _init(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="own-postgres-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="own-postgres-", dir=self.parent))
         if os.geteuid() == 0:
             shutil.chown(self.folder, user=self.user, group=self.user)
         options = ["-U", self.user, "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"]
         self._run("initdb", "-D", self.data_dir, *options)
+        if self.clients:
+            with (self.data_dir / "pg_hba.conf").open("a") as rules:
+                rules.write(f"host all all {self.clients} trust\n")
 
     def _run(self, program: str, *arguments) -> str:
         command = [str(self.bin / program), *map(str, arguments)]
