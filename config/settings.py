@@ -199,6 +199,7 @@ STATIC_ROOT = VAR_DIR / "static"  # filled by `collectstatic` in production
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = VAR_DIR / "media"  # uploads such as organisation logos
+
 # --- Files (uploads and report outputs) -----------------------------------------------------
 # REPORT_STORAGE_URL (s3://bucket/prefix?endpoint_url=…&region_name=…) puts both on S3 (or a
 # server that speaks it), so any web host serves what any worker rendered and any worker reads
