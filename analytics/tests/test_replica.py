@@ -16,7 +16,9 @@ import requests
 from config.tests.services import HubServer, OwnPostgres, OwnReplica
 
 API = "/api/v1"
-ANALYTICS_READS = re.compile(r'FROM "(events_usageevent|analytics_analyticssnapshot)"')
+ANALYTICS_READS = re.compile(
+    r'FROM "(events_usageevent|analytics_analyticssnapshot|analytics_analyticsdailycount)"'
+)
 LOG_EVERY_STATEMENT = {"log_statement": "all"}
 
 
@@ -39,7 +41,12 @@ def clusters():
 
 def hub_on(clusters, tmp_path, **settings: str) -> HubServer:
     primary, replica = clusters
-    environment = {"ANALYTICS_DATABASE_URL": replica.url_for("hub"), **settings}
+    # Answers never served stale, so each request reads the database it is routed to.
+    environment = {
+        "ANALYTICS_DATABASE_URL": replica.url_for("hub"),
+        "ANALYTICS_MAX_STALENESS": "0",
+        **settings,
+    }
     return HubServer(primary.url_for("hub"), tmp_path, environment)
 
 
@@ -84,8 +91,10 @@ def api(server: HubServer) -> requests.Session:
     return session
 
 
-def ingest(server: HubServer, session: requests.Session, count: int, start: int = 0) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
+def ingest(
+    server: HubServer, session: requests.Session, count: int, start: int = 0, days_ago: int = 0
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days_ago)
     events = [
         {"event_id": f"e{start + n}", "event_type": "login", "event_category": "auth",
          "user_id": f"u{n % 3}", "timestamp": (now - timedelta(seconds=n)).isoformat()}
@@ -113,7 +122,7 @@ def test_dashboard_and_report_reads_land_on_the_replica_and_writes_and_refresh_o
     replica = clusters[1]
     session = api(hub)
     with Where(clusters) as ingestion:
-        ingest(hub, session, 30)
+        ingest(hub, session, 30, days_ago=2)  # a past day: the refresh snapshots it
     assert "events_usageevent" in ingestion.on_primary  # COPY or INSERT
     assert "events_usageevent" not in ingestion.on_replica
     with Where(clusters) as refresh:
@@ -121,13 +130,13 @@ def test_dashboard_and_report_reads_land_on_the_replica_and_writes_and_refresh_o
     assert 'INSERT INTO "analytics_analyticssnapshot"' in refresh.on_primary
     assert ANALYTICS_READS.search(refresh.on_primary)
     assert not ANALYTICS_READS.search(refresh.on_replica)
-    ingest(hub, session, 5, start=30)  # today's raw rows besides the snapshots
+    ingest(hub, session, 5, start=30)  # today's live counters besides the snapshots
     replica.wait_replayed()
 
     with Where(clusters) as dashboard:
         assert total_events(hub, session) == 35
         assert total_events(hub, session, "dashboard") == 35
-    assert {"events_usageevent", "analytics_analyticssnapshot"} <= set(
+    assert {"analytics_analyticsdailycount", "analytics_analyticssnapshot"} <= set(
         ANALYTICS_READS.findall(dashboard.on_replica)
     )
     assert not ANALYTICS_READS.search(dashboard.on_primary), dashboard.on_primary
