@@ -12,7 +12,12 @@ invalidating anything:
 
 So an answer is at most ANALYTICS_MAX_STALENESS seconds behind the data (0: never behind, every
 request after new data computes). A lost refresh message only delays: the next request sends
-another once the window passes, or computes itself once the answer is too old."""
+another once the window passes, or computes itself once the answer is too old.
+
+An answer read on the analytics replica (config/db_router.py) may lack the newest batches
+whatever the data version says: it is stored as stale from the moment the replica last held
+the primary's data, so the same bound holds for it, replica lag included, and while it is asked
+for it is refreshed in the background every half of the bound."""
 
 import logging
 import time
@@ -26,6 +31,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Organization
+from config.db_router import replica_data_as_of
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +90,8 @@ def answer_store(
 ) -> dict[str, Any]:
     # The version and time before reading: data arriving meanwhile leaves the answer stale.
     version, read_at = analytics_cache_version(organization), time.time()
+    if (as_of := replica_data_as_of()) is not None:
+        version, read_at = None, min(read_at, as_of)
     answer = {**compute(), "computed_at": timezone.now().isoformat()}
     timeout = max(settings.ANALYTICS_CACHE_TTL, settings.ANALYTICS_MAX_STALENESS)
     cache.set(key, {"answer": answer, "version": version, "read_at": read_at}, timeout)

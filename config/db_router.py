@@ -137,6 +137,7 @@ def _from_replica(hints: dict[str, Any]) -> bool:
 class _ReplicaState:
     checked_at: float = -math.inf
     state: str = "fresh"  # or "behind", "unreachable": a change of state is logged
+    data_as_of: float = 0.0  # wall clock: the replica held the primary's data of then
 
     def fresh(self, *, force: bool = False) -> bool:
         if force or time.monotonic() - self.checked_at >= settings.ANALYTICS_REPLICA_CHECK_SECONDS:
@@ -154,6 +155,7 @@ class _ReplicaState:
         else:
             state = "fresh" if lag <= limit else "behind"
             reason = f"{lag:.1f} s behind, more than {limit} s"
+            self.data_as_of = time.time() - lag
         if state != self.state:
             if state == "fresh":
                 logger.warning("Analytics reads use the replica again.")
@@ -165,6 +167,16 @@ class _ReplicaState:
 
 
 _replica = _ReplicaState()
+
+
+def replica_data_as_of() -> float | None:
+    """When (a wall-clock time) the primary held the data that analytics reads made now would
+    see, or None when they would read the primary. A replica only moves forward, so what it
+    held at its last check is a lower bound of what it holds now."""
+    alias = settings.ANALYTICS_READ_DATABASE
+    if not alias or connections[DEFAULT_DB_ALIAS].in_atomic_block or not _replica.fresh():
+        return None
+    return _replica.data_as_of
 
 
 def primary_position() -> str | None:

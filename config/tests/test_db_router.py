@@ -110,8 +110,32 @@ def test_the_dashboard_is_computed_on_the_replica_with_the_primarys_answer(
         expected = dashboard_get(**query, end_date=date(2026, 3, 7))
     assert answer["overview"]["total_events"] == 5
     assert {**answer, "computed_at": None} == {**expected, "computed_at": None}
-    assert any("events_usageevent" in q["sql"] for q in on_replica.captured_queries)
+    assert any("analytics_analyticsdailycount" in q["sql"] for q in on_replica.captured_queries)
     assert without_replica.captured_queries == []
+
+
+def test_an_answer_read_on_the_replica_is_never_taken_for_current(replica, organization, settings):
+    """The replica may lack the newest batch whatever the data version says, so its answer is
+    cached as stale: with no staleness allowed, the next request computes it again."""
+    settings.ANALYTICS_MAX_STALENESS = 0
+    events_ingest(organization=organization, default_user_id=None, events=[
+        {"event_type": "login", "event_category": "auth", "user_id": "u1",
+         "timestamp": datetime(2026, 3, 2, 10, tzinfo=UTC).isoformat()}
+    ])  # fmt: skip
+    query = {"organization": organization, "start_date": date(2026, 3, 1),
+             "end_date": date(2026, 3, 7)}  # fmt: skip
+    cache.clear()
+    first = dashboard_get(**query)
+    with CaptureQueriesContext(connections["reporting"]) as again:
+        assert dashboard_get(**query)["overview"] == first["overview"]
+    assert any("analytics_" in q["sql"] for q in again.captured_queries)
+
+    settings.ANALYTICS_READ_DATABASE = ""
+    cache.clear()
+    dashboard_get(**query)
+    with CaptureQueriesContext(connections["default"]) as cached:
+        dashboard_get(**query)
+    assert not [q for q in cached.captured_queries if "analytics_" in q["sql"]]
 
 
 def test_a_read_that_fails_on_the_replica_runs_again_on_the_primary(replica, caplog):
