@@ -40,8 +40,8 @@ class BatchInFlight(ConflictError):
 
 def events_count(
     *, organization: Organization, rows: list[dict[str, Any]], stored: int, since: datetime
-) -> set[date]:
-    """Adds a batch's stored events to the counters and day-user sets; returns their days."""
+) -> None:
+    """Adds a batch's stored events to the counters and day-user sets."""
     zone = ZoneInfo(organization.time_zone)
     counts: Counter[tuple[date, str, str]] = Counter()
     users: set[tuple[date, str]] = set()
@@ -56,7 +56,6 @@ def events_count(
         users.add((day, row["user_id"]))
     _counts_add(organization, counts)
     day_users_add(organization=organization, pairs=users)
-    return {day for day, _ in users}
 
 
 def _stored_rows(

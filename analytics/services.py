@@ -44,12 +44,8 @@ def events_received(
     """A batch of usage events was stored (`rows` as sent, `stored` of them new, received
     since `since`): its days marked dirty first (the lock a recount takes too), then the live
     counters added to, in the batch's transaction."""
-    zone = ZoneInfo(organization.time_zone)
-    dirty_days_mark(
-        organization=organization, days={row["timestamp"].astimezone(zone).date() for row in rows}
-    )
+    data_received(organization=organization, moments=[row["timestamp"] for row in rows])
     counters.events_count(organization=organization, rows=rows, stored=stored, since=since)
-    transaction.on_commit(lambda: analytics_cache_version_bump(organization=organization))
 
 
 def dirty_days_mark(
