@@ -1,12 +1,22 @@
 """Live roll-ups of usage events: per local day, counters (events, logins, by type, by category,
-by local hour) and the set of users seen, written by the ingestion in its own transaction and
-read for today and for the days not yet refreshed, so no answer counts raw events.
+by local hour) and the set of users seen, kept as events arrive and read for today and for the
+days not yet refreshed, so no answer counts raw events.
 
-Counters are sums: a batch adds its stored rows with one UPSERT (`count = count + excluded.
-count`, on PostgreSQL and SQLite alike). Distinct users are not a sum: the day's users are a set
-(`AnalyticsDailyUser`, a pair inserted once), and a range's distinct users are the size of the
-union of its days' sets, as for snapshots. The snapshot refresh recounts a day from the raw rows
-(`counters_rebuild`) when it snapshots it, and today when it is marked for a recount.
+Counters are sums: a batch adds its stored rows. Distinct users are not a sum: the day's users
+are a set (`AnalyticsDailyUser`, a pair inserted once), and a range's distinct users are the size
+of the union of its days' sets, as for snapshots.
+
+Off the request path: a batch does not update the shared counters (every batch of the same days
+would queue on the same rows). In its own transaction it appends one `AnalyticsPendingCount` row
+with its sums and pairs; `counters_fold`, run by `analytics.fold_live_counters` a couple of
+seconds later (one task per organisation at a time), adds the pending rows to the counters with
+one `INSERT … ON CONFLICT DO UPDATE SET count = count + excluded.count` and deletes them, in one
+transaction. Readers add the rows not folded yet, read in the same statement as the counters, so
+an answer is exact whether or not the fold has run.
+
+The snapshot refresh recounts a day from the raw rows (`counters_rebuild`) when it snapshots it,
+and today when it is marked for a recount; it folds the pending rows first, holding the days'
+dirty marks, so a batch either is in the raw rows it reads or waits and is added after.
 
 Idempotency: only rows the batch stored are counted. A batch that stored all its rows (no
 event_id seen before) is counted as sent; otherwise its own rows are the ones with its event_ids
@@ -21,10 +31,16 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, models, transaction
+from django.db.models import Value
 
 from accounts.models import Organization
-from analytics.models import AnalyticsDailyCount, AnalyticsDailyUser, AnalyticsSnapshot
+from analytics.models import (
+    AnalyticsDailyCount,
+    AnalyticsDailyUser,
+    AnalyticsPendingCount,
+    AnalyticsSnapshot,
+)
 from config.errors import ConflictError
 from events.models import UsageEvent
 
@@ -41,7 +57,7 @@ class BatchInFlight(ConflictError):
 def events_count(
     *, organization: Organization, rows: list[dict[str, Any]], stored: int, since: datetime
 ) -> None:
-    """Adds a batch's stored events to the counters and day-user sets."""
+    """Appends a batch's stored events, summed, as one pending row of the counters."""
     zone = ZoneInfo(organization.time_zone)
     counts: Counter[tuple[date, str, str]] = Counter()
     users: set[tuple[date, str]] = set()
@@ -54,8 +70,42 @@ def events_count(
         counts[day, Metric.EVENTS_BY_CATEGORY, row["event_category"]] += 1
         counts[day, Metric.EVENTS_BY_HOUR, str(local.hour)] += 1
         users.add((day, row["user_id"]))
+    if not users:
+        return
+    days = [day for day, _ in users]
+    AnalyticsPendingCount.objects.create(
+        organization=organization, first_day=min(days), last_day=max(days),
+        counts=[[day.isoformat(), metric, key, n] for (day, metric, key), n in counts.items() if n],
+        users=[[day.isoformat(), user_id] for day, user_id in users],
+    )  # fmt: skip
+
+
+@transaction.atomic
+def counters_fold(*, organization: Organization) -> int:
+    """Adds the organisation's pending rows to the counters and deletes them; returns how many.
+    Their row locks make a concurrent fold wait and then find them gone."""
+    pending = list(
+        AnalyticsPendingCount.objects.select_for_update()
+        .filter(organization=organization)
+        .values_list("pk", "counts", "users")
+    )
+    if not pending:
+        return 0
+    counts: Counter[tuple[date, str, str]] = Counter()
+    users: set[tuple[date, str]] = set()
+    for _, batch_counts, batch_users in pending:
+        for day, metric, key, n in batch_counts:
+            counts[date.fromisoformat(day), metric, key] += n
+        users.update((date.fromisoformat(day), user_id) for day, user_id in batch_users)
     _counts_add(organization, counts)
     day_users_add(organization=organization, pairs=users)
+    AnalyticsPendingCount.objects.filter(pk__in=[pk for pk, _, _ in pending]).delete()
+    return len(pending)
+
+
+def organizations_pending() -> list[Organization]:
+    owners = AnalyticsPendingCount.objects.values("organization").distinct()
+    return list(Organization.objects.filter(pk__in=owners))
 
 
 def _stored_rows(
@@ -121,21 +171,66 @@ def _insert(
 
 
 def counted_read(*, organization: Organization, days: Iterable[date]) -> dict[date, dict]:
-    """The days' counters as daily metrics (events, logins, and counts by key)."""
+    """The days' counters, pending rows added, as daily metrics (events, logins, and counts by
+    key)."""
+    days = set(days)
     result: dict[date, dict] = {}
-    rows = AnalyticsDailyCount.objects.filter(organization=organization, date__in=sorted(days))
-    for day, metric, key, count in rows.values_list("date", "metric", "key", "count"):
+
+    def add(day: date, metric: str, key: str, count: int) -> None:
         metrics = result.setdefault(day, {name: {} for name in BY_KEY})
         if metric in SCALARS:
-            metrics[metric] = count
+            metrics[metric] = metrics.get(metric, 0) + count
         else:
-            metrics[metric][key] = count
+            metrics[metric][key] = metrics[metric].get(key, 0) + count
+
+    if not days:
+        return result
+    counted = AnalyticsDailyCount.objects.filter(organization=organization, date__in=sorted(days))
+    fields = ("date", "metric", "key", "count")
+    for day, metric, key, count, pending in _with_pending(
+        counted, fields, organization, days, "counts"
+    ):
+        if pending is None:
+            add(day, metric, key, count)
+            continue
+        for pending_day, *counter in pending:
+            if (pending_day := date.fromisoformat(pending_day)) in days:
+                add(pending_day, *counter)
     return result
 
 
 def day_users_read(*, organization: Organization, days: Iterable[date]) -> list[tuple[date, str]]:
+    """The days' (day, user_id) pairs, pending ones added."""
+    days = set(days)
+    pairs: set[tuple[date, str]] = set()
+    if not days:
+        return []
     users = AnalyticsDailyUser.objects.filter(organization=organization, date__in=sorted(days))
-    return list(users.values_list("date", "user_id"))
+    for day, user_id, pending in _with_pending(
+        users, ("date", "user_id"), organization, days, "users"
+    ):
+        if pending is None:
+            pairs.add((day, user_id))
+            continue
+        for pending_day, pending_user in pending:
+            if (pending_day := date.fromisoformat(pending_day)) in days:
+                pairs.add((pending_day, pending_user))
+    return list(pairs)
+
+
+def _with_pending(
+    folded: models.QuerySet, fields: tuple[str, ...], organization: Organization, days: set[date],
+    pending_field: str,
+) -> models.QuerySet:  # fmt: skip
+    """The folded rows' `fields` and None, then None for each of those and the `pending_field`
+    of the pending rows of those days, in one statement: one snapshot, so a fold that commits
+    meanwhile is seen whole or not at all."""
+    blanks = [Value(None, output_field=folded.model._meta.get_field(name)) for name in fields]
+    pending = AnalyticsPendingCount.objects.filter(
+        organization=organization, first_day__lte=max(days), last_day__gte=min(days)
+    ).values_list(*blanks, pending_field)
+    rows = folded.values_list(*fields, Value(None, output_field=models.JSONField()))
+    return rows.order_by().union(pending.order_by(), all=True)
 
 
 def counters_rebuild(
@@ -143,7 +238,9 @@ def counters_rebuild(
 ) -> None:
     """Replaces the days' counters and user sets with the given ones, counted from the raw
     rows. The caller holds the days' dirty marks, so no batch of these days commits between
-    that count and this write."""
+    that count and this write; the pending rows are folded first, for a pending row holds
+    events of those days that the raw count has already seen."""
+    counters_fold(organization=organization)
     days = sorted(metrics)
     AnalyticsDailyCount.objects.filter(organization=organization, date__in=days).delete()
     AnalyticsDailyUser.objects.filter(organization=organization, date__in=days).delete()

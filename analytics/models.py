@@ -122,6 +122,27 @@ class AnalyticsDailyUser(models.Model):
         return f"{self.user_id} on {self.date}"
 
 
+class AnalyticsPendingCount(models.Model):
+    """One stored batch's additions to the live counters and day-user sets, not yet folded into
+    them. The ingestion appends one such row a batch (no lock on a counter another batch
+    shares); `analytics.fold_live_counters` adds them to the counters a moment later, and
+    readers count the rows not yet folded (`analytics.counters`)."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="analytics_pending_counts"
+    )
+    first_day = models.DateField()
+    last_day = models.DateField()
+    counts = models.JSONField(help_text='[["YYYY-MM-DD", metric, key, count], …]')
+    users = models.JSONField(help_text='[["YYYY-MM-DD", user_id], …]')
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"Pending counts of {self.first_day}..{self.last_day}"
+
+
 class AnalyticsDirtyDay(models.Model):
     """A local day that received data since its snapshots were last computed."""
 

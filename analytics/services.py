@@ -1,6 +1,7 @@
 """Writing analytics roll-ups: dirty-day marks and live counters at ingest, snapshot refresh,
 cache version."""
 
+import logging
 import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -19,6 +20,12 @@ from analytics import counters
 from analytics.cache import cache_version_key, organization_today
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot, AnalyticsUser
 from analytics.rollups import UserSet, daily_metrics_compute, user_numbers_read
+
+logger = logging.getLogger(__name__)
+
+# Seconds between a batch and the fold of its pending counts: the batches of that while are
+# folded by one task.
+FOLD_DELAY = 2
 
 # Clearing marks by (id, marked_at) pairs: a flat OR per chunk, since SQLite refuses deeply
 # nested expressions.
@@ -43,9 +50,27 @@ def events_received(
 ) -> None:
     """A batch of usage events was stored (`rows` as sent, `stored` of them new, received
     since `since`): its days marked dirty first (the lock a recount takes too), then the live
-    counters added to, in the batch's transaction."""
+    counters' pending row appended, in the batch's transaction; their fold is sent once it
+    commits."""
     data_received(organization=organization, moments=[row["timestamp"] for row in rows])
     counters.events_count(organization=organization, rows=rows, stored=stored, since=since)
+    transaction.on_commit(lambda: counters_fold_send(organization=organization))
+
+
+def counters_fold_send(*, organization: Organization) -> None:
+    """Sends one `analytics.fold_live_counters` for the organisation per FOLD_DELAY seconds.
+    A broker that refuses loses nothing: readers count pending rows, and the snapshot refresh
+    (every 5 minutes) folds what is left."""
+    from analytics.tasks import fold_live_counters  # the task module imports this one
+
+    key = f"analytics:fold-sent:{organization.pk}"
+    if not cache.add(key, 1, timeout=FOLD_DELAY):
+        return
+    try:
+        fold_live_counters.apply_async((str(organization.pk),), countdown=FOLD_DELAY, retry=False)
+    except Exception:
+        logger.warning("Sending the fold of %s's live counters failed", organization, exc_info=True)
+        cache.delete(key)
 
 
 def dirty_days_mark(
@@ -76,7 +101,10 @@ def snapshots_refresh(*, organization: Organization | None = None) -> int:
     """Recompute the snapshots of every dirty past day (of one organisation, or of all) and
     clear those marks; today stays dirty and is read from its live counters until it is past,
     unless it is marked for a recount. Idempotent: with no such days it writes nothing.
-    Returns the days refreshed."""
+    Returns the days refreshed. Pending live counts are folded first."""
+    owners = [organization] if organization is not None else counters.organizations_pending()
+    for owner in owners:
+        counters.counters_fold(organization=owner)
     marks = AnalyticsDirtyDay.objects.all()
     if organization is not None:
         marks = marks.filter(organization=organization)

@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from accounts.models import Organization
+from analytics.counters import counters_fold
 from analytics.selectors import answer_refresh
 from analytics.services import snapshots_refresh
 
@@ -18,3 +19,10 @@ def refresh_answer(organization_id: str, name: str, query: dict[str, str]) -> No
     organization = Organization.objects.filter(pk=organization_id).first()
     if organization is not None:
         answer_refresh(organization=organization, name=name, query=query)
+
+
+@shared_task(name="analytics.fold_live_counters", ignore_result=True)
+def fold_live_counters(organization_id: str) -> int:
+    """A couple of seconds after a batch: add the pending live counts to the counters."""
+    organization = Organization.objects.filter(pk=organization_id).first()
+    return counters_fold(organization=organization) if organization is not None else 0

@@ -18,6 +18,8 @@ clients send. REDIS_URL, when set, is the server's cache (as in production); els
             indexes.
 --repeat rounds, each an api run then a COPY run, every run starting from a table without the
 organisation's events (deleted, then VACUUM ANALYZE); the row count is checked after each run.
+After each api run, the fold of its pending live counts (analytics.counters: what an analytics
+worker does a couple of seconds after the batches, outside the api run's clock) is timed here.
 Printed: each round's events/s, their minimum and median, the ratio api/COPY of the fastest runs
 (and of the medians), the machine's load average, the gunicorn tree's peak RSS (master and
 workers, VmHWM summed) and each worker's RSS after every round.
@@ -87,6 +89,7 @@ def main() -> None:
         for number in range(1, arguments.repeat + 1):
             events_delete(url, organization.pk)
             api = Run(*server.run(bodies, arguments.clients), events_count(url, organization.pk))
+            fold_print(organization, len(events))
             events_delete(url, organization.pk)
             copy = Run(*copy_run(url, organization.pk, events), events_count(url, organization.pk))
             rounds.append(Round(len(events), api, copy, server.workers_rss()))
@@ -177,9 +180,26 @@ def bodies_encode(events: list[dict[str, Any]], batch: int) -> Iterator[bytes]:
         yield json.dumps({"events": events[start : start + batch]}).encode()
 
 
+def fold_print(organization, events: int) -> None:
+    """The live counters' fold, which an analytics worker runs a couple of seconds after the
+    batches (off the request path, so not in the api run's time): timed here on the run's
+    pending rows."""
+    from analytics.counters import counters_fold
+
+    started, cpu = time.perf_counter(), time.process_time()
+    batches = counters_fold(organization=organization)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"  fold of the api run's {batches} pending batches (the analytics worker's share): "
+        f"{seconds:.2f} s, {seconds / events * 1e6:.1f} µs an event ({cpu:.2f} s CPU here)"
+    )
+
+
 def events_delete(url: str, organization_id: int) -> None:
     with postgresql(url) as connection, connection.cursor() as cursor:
-        for table in ("events_usageevent", "analytics_analyticsdirtyday"):
+        for table in ("events_usageevent", "analytics_analyticsdirtyday",
+                      "analytics_analyticspendingcount", "analytics_analyticsdailycount",
+                      "analytics_analyticsdailyuser"):  # fmt: skip
             cursor.execute(f"DELETE FROM {table} WHERE organization_id = %s", [organization_id])
     table_vacuum(url)  # every run starts from the same table, dead rows reclaimed
 

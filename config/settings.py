@@ -382,6 +382,7 @@ CELERY_TASK_ROUTES = {
     "business_intelligence.send_report_summary_notification": {"queue": "deliveries"},
     "analytics.refresh_snapshots": {"queue": "analytics"},
     "analytics.refresh_answer": {"queue": "analytics"},
+    "analytics.fold_live_counters": {"queue": "analytics"},
     "business_intelligence.sync_report_data_to_elasticsearch": {"queue": "analytics"},
     # Quick bookkeeping that must not wait behind renders: it creates or re-sends work.
     "business_intelligence.check_scheduled_reports": {"queue": "maintenance"},

@@ -13,11 +13,17 @@ from django.db.models import Count
 from django.db.models.functions import ExtractHour, TruncDate
 from django.test.utils import CaptureQueriesContext
 
-from analytics.counters import BatchInFlight, events_count
-from analytics.models import AnalyticsDailyCount, AnalyticsDirtyDay, AnalyticsSnapshot
+from analytics.counters import BatchInFlight, counters_fold, events_count
+from analytics.models import (
+    AnalyticsDailyCount,
+    AnalyticsDailyUser,
+    AnalyticsDirtyDay,
+    AnalyticsPendingCount,
+    AnalyticsSnapshot,
+)
 from analytics.rollups import daily_metrics_compute
-from analytics.services import snapshots_refresh
-from analytics.tasks import refresh_answer
+from analytics.services import dirty_days_mark, snapshots_refresh
+from analytics.tasks import fold_live_counters, refresh_answer
 from analytics.tests.conftest import NOW, event, events_post, generated_events
 from config.celery import app
 from events.models import UsageEvent
@@ -27,7 +33,9 @@ DASHBOARD = "/api/v1/analytics/dashboard"
 QUERY = {"start_date": "2025-03-01", "end_date": "2025-04-02"}
 # What a dashboard answer computed from roll-ups reads; a stale answer reads none of it.
 ROLLUP_TABLES = ("events_usageevent", "analytics_analyticsdailycount",
-                 "analytics_analyticssnapshot", "analytics_analyticsdailyuser")  # fmt: skip
+                 "analytics_analyticssnapshot", "analytics_analyticsdailyuser",
+                 "analytics_analyticspendingcount")  # fmt: skip
+COUNTERS = ("analytics_analyticsdailycount", "analytics_analyticsdailyuser")
 
 
 @pytest.fixture(autouse=True)
@@ -62,8 +70,11 @@ def group_by(organization) -> dict:
 
 
 def counted(organization) -> dict:
-    """The same figures from the live counters: by type per day, spread over the day's hours
-    (both sums must agree, so the check is exact on both dimensions)."""
+    """The same figures from the live counters, once the pending counts are folded in: by type
+    per day, spread over the day's hours (both sums must agree, so the check is exact on both
+    dimensions)."""
+    counters_fold(organization=organization)
+    assert not AnalyticsPendingCount.objects.filter(organization=organization).exists()
     by_type, by_hour = Counter(), Counter()
     for day, metric, key, count in AnalyticsDailyCount.objects.filter(
         organization=organization
@@ -99,9 +110,7 @@ def analytics_messages() -> list[tuple[str, list]]:
             message.ack()
 
 
-def test_counters_equal_a_group_by_over_the_raw_events(organization, frozen_now):
-    ingest(organization, with_ids(generated_events(count=600), "g"))
-    assert counted(organization) == raw_split(organization)
+def assert_live_equals_raw(organization) -> None:
     days = {day for day, _, _ in group_by(organization)}
     live = daily_metrics_compute(organization=organization, days=days, counted=True)
     raw = daily_metrics_compute(organization=organization, days=days)
@@ -109,6 +118,53 @@ def test_counters_equal_a_group_by_over_the_raw_events(organization, frozen_now)
         for metric in ("events", "logins", "events_by_type", "events_by_category"):
             assert live[day][metric] == raw[day][metric], (day, metric)
         assert len(live[day]["active_users"]) == len(raw[day]["active_users"])
+
+
+def test_counters_equal_a_group_by_over_the_raw_events(organization, frozen_now):
+    ingest(organization, with_ids(generated_events(count=600), "g"))
+    ingest(organization, [event(NOW, user_id="g-1")])  # a user seen in two batches of a day
+    assert_live_equals_raw(organization)  # pending counts read with the counters
+    assert counted(organization) == raw_split(organization)
+    assert_live_equals_raw(organization)  # the same once folded
+
+
+def test_a_batch_appends_one_pending_row_and_locks_no_counter(organization, frozen_now):
+    ingest(organization, with_ids(generated_events(count=300), "p"), batch=100)
+    counters_fold(organization=organization)
+    with CaptureQueriesContext(connection) as queries:
+        ingest(organization, with_ids(generated_events(seed=9, count=100), "q"), batch=1000)
+    assert [q["sql"] for q in queries if any(table in q["sql"] for table in COUNTERS)] == []
+    assert AnalyticsPendingCount.objects.filter(organization=organization).count() == 1
+    assert_live_equals_raw(organization)
+    assert fold_live_counters(str(organization.pk)) == 1  # what the worker does
+    assert not AnalyticsPendingCount.objects.exists()
+    assert_live_equals_raw(organization)
+    assert counted(organization) == raw_split(organization)
+
+
+def test_one_fold_is_sent_for_the_batches_of_a_couple_of_seconds(
+    admin_client_api, organization, frozen_now, django_capture_on_commit_callbacks
+):
+    for n in range(3):
+        events_post(admin_client_api, [event(NOW, user_id=f"f{n}")],
+                    django_capture_on_commit_callbacks)  # fmt: skip
+    sent = [args for task, args in analytics_messages() if task == "analytics.fold_live_counters"]
+    assert sent == [[str(organization.pk)]]
+    assert AnalyticsPendingCount.objects.count() == 3
+    fold_live_counters(*sent[0])
+    assert not AnalyticsPendingCount.objects.exists()
+    assert AnalyticsDailyUser.objects.filter(date=NOW.date()).count() == 3
+
+
+def test_a_recount_of_today_counts_its_pending_events_once(organization, frozen_now):
+    ingest(organization, with_ids(generated_events(count=200, days=1), "t"))
+    ingest(organization, [event(NOW, user_id="t-late")])
+    assert AnalyticsPendingCount.objects.exists()
+    dirty_days_mark(organization=organization, days=[NOW.date()], recount=True)
+    snapshots_refresh(organization=organization)
+    assert not AnalyticsPendingCount.objects.exists()
+    assert counted(organization) == raw_split(organization)
+    assert_live_equals_raw(organization)
 
 
 def test_a_batch_sent_again_or_repeating_an_id_is_counted_once(organization, frozen_now):
@@ -187,7 +243,7 @@ def test_during_ingestion_the_dashboard_serves_the_stale_answer_and_refreshes_it
         read = [q["sql"] for q in queries if any(t in q["sql"] for t in ROLLUP_TABLES)]
         assert read == []
 
-    sent = analytics_messages()
+    sent = [m for m in analytics_messages() if m[0] != "analytics.fold_live_counters"]
     assert [task for task, _ in sent] == ["analytics.refresh_answer"]
     refresh_answer(*sent[0][1])  # what the worker on the analytics queue does
     with CaptureQueriesContext(connection) as queries:
@@ -258,13 +314,15 @@ def client_send(organization, batches: list[list[dict]]) -> None:
 def refreshes(organization) -> None:
     for _ in range(5):
         snapshots_refresh(organization=organization)
+        counters_fold(organization=organization)  # what the fold task does meanwhile
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL: concurrent writers")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_with_shared_ids_and_a_refresh_count_exactly(organization):
     """Four clients send overlapping batches (every event twice, in different batches) while
-    the snapshot refresh recounts the past days: the counters end equal to a GROUP BY."""
+    the snapshot refresh recounts the past days and pending counts are folded: the counters
+    end equal to a GROUP BY."""
     events = with_ids(generated_events(count=1200, days=10), "c")
     batches = [events[start : start + 100] for start in range(0, len(events), 100)]
     work = batches + batches[::-1]

@@ -12,6 +12,7 @@ QUEUE_OF_TASK = {
     "business_intelligence.send_report_summary_notification": "deliveries",
     "analytics.refresh_snapshots": "analytics",
     "analytics.refresh_answer": "analytics",
+    "analytics.fold_live_counters": "analytics",
     "business_intelligence.sync_report_data_to_elasticsearch": "analytics",
     "business_intelligence.check_scheduled_reports": "maintenance",
     "business_intelligence.run_scheduled_report": "maintenance",

@@ -27,6 +27,14 @@ def queued(template, user, count: int) -> list[ReportExecution]:
     ]
 
 
+def ours(execution_ids: list[int], runs: list[ReportExecution]) -> list[int]:
+    """The ids of `runs` among the messages, sorted: a process an earlier test started (a
+    worker restoring its unacknowledged messages) may still publish for executions of its own,
+    which CI once saw land between this test's purge and its read."""
+    mine = {run.pk for run in runs}
+    return sorted(pk for pk in execution_ids if pk in mine)
+
+
 def messages_of(runs: list[ReportExecution]) -> list[list]:
     return [[run.pk, run.celery_task_id] for run in runs]
 
@@ -56,10 +64,10 @@ def test_more_messages_than_a_batch_go_out_as_batches_that_publish_each_one(
     # Sorted: the filesystem broker (the embedded default) does not keep the order.
     batches = sorted(broker_messages(FAN_OUT))
     assert batches == [messages_of(runs[:2]), messages_of(runs[2:4]), messages_of(runs[4:])]
-    assert broker_messages(PROCESS, timeout=0.5) == []  # nothing sent one by one
+    assert ours(broker_messages(PROCESS, timeout=0.5), runs) == []  # nothing sent one by one
     for batch in batches:  # what a worker does with each
         assert send_report_executions(batch) == len(batch)
-    assert sorted(broker_messages(PROCESS)) == [run.pk for run in runs]
+    assert ours(broker_messages(PROCESS), runs) == [run.pk for run in runs]
 
 
 @pytest.mark.django_db
@@ -70,7 +78,7 @@ def test_a_few_messages_are_sent_one_by_one(quick_template, analyst, monkeypatch
 
     assert executions_send((run.pk, run.celery_task_id) for run in runs) == 3
 
-    assert sorted(broker_messages(PROCESS)) == [run.pk for run in runs]
+    assert ours(broker_messages(PROCESS), runs) == [run.pk for run in runs]
     assert broker_messages(FAN_OUT, timeout=0.5) == []
 
 
