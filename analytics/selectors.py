@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from analytics import mock, sections
 from analytics.cache import answer_key, answer_store, cached_answer, organization_today
-from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot
+from analytics.models import AnalyticsDirtyDay, AnalyticsPendingCount, AnalyticsSnapshot
 from analytics.rollups import DailyMetrics, UserSet, daily_metrics_compute, empty_day
 from analytics.sections import Facts
 from config.db_router import analytics_reads
@@ -223,6 +223,11 @@ def _answer_compute(organization: Organization, name: str, query: dict[str, Any]
     if name == "overview":
         return sections.overview(facts)
     return sections.SECTIONS[name](facts, period)
+
+
+def live_counts_pending() -> int:
+    """Batches whose live counts wait for `analytics.fold_live_counters`."""
+    return AnalyticsPendingCount.objects.count()
 
 
 def dirty_days_summary() -> tuple[int, datetime | None]:

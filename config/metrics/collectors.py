@@ -19,7 +19,7 @@ from django.utils import timezone
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from analytics.selectors import dirty_days_summary
+from analytics.selectors import dirty_days_summary, live_counts_pending
 from config.celery import app as celery_app
 from config.metrics.queues import queue_depths
 from delivery.selectors import deliveries_created_counts, deliveries_pending_count
@@ -122,6 +122,9 @@ def _rollup_lag() -> list[Metric]:
         _gauge("reporting_hub_rollup_lag_seconds",
                "Age of the oldest data that waits for its analytics roll-up (0 when none waits).",
                lag),
+        _gauge("reporting_hub_live_counts_pending",
+               "Ingested batches whose live dashboard counts wait for their fold.",
+               live_counts_pending()),
     ]  # fmt: skip
 
 

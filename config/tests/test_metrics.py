@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from prometheus_client.parser import text_string_to_metric_families
 
-from analytics.models import AnalyticsDirtyDay
+from analytics.models import AnalyticsDirtyDay, AnalyticsPendingCount
 from config.celery import app as celery_app
 from config.celery import ping
 from delivery.models import Delivery, DeliveryStatus, DeliveryTarget
@@ -85,6 +85,10 @@ def test_executions_deliveries_and_rollup_lag_are_counted_from_the_database(
             organization=other_organization, date=date(2026, 3, 2), recount=True,
             marked_at=NOW - timedelta(seconds=5),
         )  # fmt: skip
+        for day in (date(2026, 3, 1), date(2026, 3, 2)):  # batches the fold has not taken yet
+            AnalyticsPendingCount.objects.create(
+                organization=organization, first_day=day, last_day=day, counts=[], users=[]
+            )
         samples = scrape(client)
 
     assert sample(samples, "reporting_hub_database_up") == 1
@@ -105,6 +109,7 @@ def test_executions_deliveries_and_rollup_lag_are_counted_from_the_database(
     assert sample(samples, "reporting_hub_deliveries_pending") == 1
     assert sample(samples, "reporting_hub_rollup_dirty_days") == 2
     assert sample(samples, "reporting_hub_rollup_lag_seconds") == 90
+    assert sample(samples, "reporting_hub_live_counts_pending") == 2
 
     def buckets(output_format):
         return {
