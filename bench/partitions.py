@@ -126,8 +126,8 @@ def load(url: str, organization_id, events: int, kept: int, *, partitioned: bool
     with postgresql(url) as connection, connection.cursor() as cursor:
         cursor.execute("TRUNCATE events_usageevent")  # the partitioned one empties its keys too
     if partitioned:
-        partitions.partition_create(MARCH)  # dropped by the last round
-        partitions.partition_create(APRIL)
+        partitions.partition_create(partitions.EVENTS, MARCH)  # dropped by the last round
+        partitions.partition_create(partitions.EVENTS, APRIL)
     with postgresql(url) as connection, connection.cursor() as cursor:
         cursor.copy_expert(f"COPY events_usageevent ({COLUMNS}) FROM STDIN",
                            RowsFile(organization_id, events, kept))  # fmt: skip

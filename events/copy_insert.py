@@ -5,11 +5,11 @@ again, a key repeated), that COPY is rolled back and the batch goes the careful 
 temporary staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING whose row count says
 how many were new.
 
-A partitioned table whose unique key lives in a side table (usage events on PostgreSQL, see
-events/partitions.py) has no unique index for ON CONFLICT to find: rows repeating a key earlier in
-the batch are dropped before the COPY, and the careful way skips keys the side table has. The
-side table's own primary key (filled by a trigger) still refuses a key stored by a concurrent
-batch: that batch committed, the careful way runs again and skips it.
+A partitioned table whose unique key lives in a side table (usage events, equipment sessions and
+payments on PostgreSQL, see events/partitions.py) has no unique index for ON CONFLICT to find:
+rows repeating a key earlier in the batch are dropped before the COPY, and the careful way skips
+keys the side table has. The side table's own primary key (filled by a trigger) still refuses a
+key stored by a concurrent batch: that batch committed, the careful way runs again and skips it.
 
 Compared with bulk_create (a model instance per row, every value prepared by Django, a 250 kB
 statement for PostgreSQL to parse) and a SELECT for the keys already stored, the staging way

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from events.partitions import is_partitioned, partitions_ensure
+from events.partitions import partitions_ensure
 from events.retention import events_purge
 
 
@@ -12,5 +12,6 @@ def purge_old_events() -> int:
 
 @shared_task(name="analytics.ensure_event_partitions", ignore_result=True)
 def ensure_event_partitions() -> list[str]:
-    """Daily: this month's usage-event partition and the next few, on PostgreSQL."""
-    return partitions_ensure() if is_partitioned() else []
+    """Daily, on PostgreSQL: this month's partition and the next few of every partitioned
+    table (usage events, equipment sessions, inventory, revenue)."""
+    return partitions_ensure()

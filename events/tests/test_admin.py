@@ -1,5 +1,5 @@
-"""The usage-event admin reads events on both databases (partitioned on PostgreSQL): the list,
-its search, filters and dates, and one event's page by its id."""
+"""The admin reads usage events, sessions and payments on both databases (partitioned on
+PostgreSQL): the list, its search, filters and dates, and one row's page by its id."""
 
 from datetime import UTC, datetime
 
@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
-from events.models import UsageEvent
+from events.models import EquipmentUsageLog, RevenueAnalytics, UsageEvent
 
 CHANGELIST = reverse("admin:events_usageevent_changelist")
 
@@ -58,3 +58,33 @@ def test_an_events_page_opens_by_its_id(superuser_client, events):
     assert ">event-1<" in html
     missing = reverse("admin:events_usageevent_change", args=[events[-1].pk + 1000])
     assert superuser_client.get(missing).status_code == 302  # "does not exist", to the index
+
+
+def payment(n: int, moment: datetime) -> RevenueAnalytics:
+    return RevenueAnalytics(transaction_id=f"t-{n}", timestamp=moment, revenue_source="other",
+                            amount=1)  # fmt: skip
+
+
+def session(n: int, moment: datetime) -> EquipmentUsageLog:
+    return EquipmentUsageLog(equipment_id=f"laser-{n}", user_id="u", duration_minutes=5,
+                             session_id=f"s-{n}", start_time=moment)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("make", "time", "shown"),
+    [(payment, "timestamp", ">t-1<"), (session, "start_time", ">laser-1<")],
+)
+def test_fact_rows_list_by_month_and_open_by_their_id(
+    superuser_client, organization, make, time, shown
+):
+    rows = [make(n, datetime(2025, n, 10, tzinfo=UTC)) for n in (1, 3)]
+    for row in rows:
+        row.organization = organization
+        row.save()
+    name = type(rows[0])._meta.model_name
+    changelist = reverse(f"admin:events_{name}_changelist")
+    january = superuser_client.get(changelist, {f"{time}__year": "2025", f"{time}__month": "1"})
+    assert list(january.context["cl"].result_list) == rows[:1]
+    page = superuser_client.get(reverse(f"admin:events_{name}_change", args=[rows[0].pk]))
+    assert page.status_code == 200
+    assert shown in page.content.decode()

@@ -55,7 +55,7 @@ def test_events_land_in_their_month_and_other_times_in_the_default_partition(org
     assert ingest(organization, login("now", now), login("long-ago", "2001-02-03T04:05:06Z")) == (
         2, 0,
     )  # fmt: skip
-    assert partition_of("now") == partitions.partition_name(this_month)
+    assert partition_of("now") == partitions.EVENTS.partition_name(this_month)
     assert partition_of("long-ago") == "events_usageevent_default"
 
 
@@ -69,7 +69,8 @@ def test_the_daily_task_makes_partitions_ahead_and_moves_rows_out_of_the_default
     with time_machine.travel(at("2031-01-05T03:00:00")):
         made = ensure_event_partitions()
         assert ensure_event_partitions() == []  # made once
-    assert made == [f"events_usageevent_p2031{month:02d}" for month in (1, 2, 3, 4)]
+    assert made == [f"{table}_p2031{month:02d}" for table in partitions.TABLES
+                    for month in (1, 2, 3, 4)]  # fmt: skip
     assert partition_of("ahead") == "events_usageevent_p203102"
     # A month the default partition has rows of gets its partition too.
     UsageEvent.objects.create(organization=organization, user_id="u", event_type="login",
@@ -140,14 +141,14 @@ def test_retention_drops_whole_months_and_deletes_the_rest_before_the_cutoff(
     import time_machine
 
     for month in (3, 4, 5, 6):
-        partitions.partition_create(at(f"2025-{month:02d}-01T00:00:00"))
+        partitions.partition_create(partitions.EVENTS, at(f"2025-{month:02d}-01T00:00:00"))
     sent = {"march": "2025-03-10", "may-early": "2025-05-10", "may-late": "2025-05-20",
             "long-ago": "2001-01-01", "june": "2025-06-01"}  # fmt: skip
     assert ingest(organization, *(login(name, f"{day}T10:00:00Z") for name, day in sent.items()))
     settings.ANALYTICS_EVENT_RETENTION_DAYS = 30
     with time_machine.travel(at("2025-06-15T10:00:00")):  # cutoff 2025-05-16 10:00
         assert purge_old_events() == 3
-    names = {partition.name for partition in partitions.partitions_list()}
+    names = {partition.name for partition in partitions.partitions_list(partitions.EVENTS)}
     assert not {"events_usageevent_p202503", "events_usageevent_p202504"} & names
     assert {"events_usageevent_p202505", "events_usageevent_p202506"} <= names
     assert set(UsageEvent.objects.values_list("event_id", flat=True)) == {"may-late", "june"}
@@ -158,7 +159,7 @@ def test_retention_drops_whole_months_and_deletes_the_rest_before_the_cutoff(
 
 
 def test_retention_leaves_partitions_after_the_cutoff(organization, settings):
-    partitions.partition_create(at("2025-05-01T00:00:00"))
+    partitions.partition_create(partitions.EVENTS, at("2025-05-01T00:00:00"))
     assert ingest(organization, login("may", "2025-05-20T10:00:00Z")) == (1, 0)
     settings.ANALYTICS_EVENT_RETENTION_DAYS = 30
     assert events_purge(now=at("2025-06-01T00:00:00")) == 0
@@ -217,27 +218,6 @@ with connection.cursor() as cursor:
     print(json.dumps([*spread, keys, result.stored, result.duplicates,
                       UsageEvent.objects.get(event_id="e-1500").id]))
 """
-
-
-@pytest.fixture
-def scratch_database():
-    """A database of its own, named after the test database, dropped afterwards."""
-    import psycopg2
-    from django.conf import settings
-
-    params = settings.DATABASES["default"]
-    name = f"{params['TEST'].get('NAME') or 'test_' + params['NAME']}_migration"
-    server = psycopg2.connect(dbname="postgres", user=params["USER"], host=params["HOST"],
-                              port=params["PORT"], password=params["PASSWORD"])  # fmt: skip
-    server.autocommit = True
-    with server.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    auth = f"{params['USER']}:{params['PASSWORD']}@" if params["PASSWORD"] else f"{params['USER']}@"
-    yield f"postgres://{auth}{params['HOST']}:{params['PORT']}/{name}"
-    with server.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    server.close()
 
 
 def test_the_migration_moves_existing_events_into_partitions_with_their_keys(scratch_database):
