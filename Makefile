@@ -43,7 +43,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/storage.py
 	$(PY) bench/schedules.py
 	$(PY) bench/ingest.py
-	$(PY) bench/partitions.py
+	$(PY) bench/partitions.py --baseline-limit 600
 	$(PY) bench/sample_data.py
 	$(PY) bench/dashboard.py
 	$(PY) bench/dashboard_page.py
