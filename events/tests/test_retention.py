@@ -23,3 +23,19 @@ def test_events_past_the_retention_are_purged_and_the_rest_kept(organization, se
         assert purge_old_events() == 1
     assert list(UsageEvent.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not UsageEvent.objects.filter(pk=old.pk).exists()
+
+
+def test_beat_runs_the_retention_and_the_partitions_ahead_daily(db):
+    from django_celery_beat.models import PeriodicTask
+
+    daily = {
+        task.task: (task.name, task.crontab.hour, task.crontab.minute)
+        for task in PeriodicTask.objects.filter(
+            task__in=["analytics.purge_old_events", "analytics.ensure_event_partitions"]
+        )
+    }
+    # Every partitioned table's partitions, not only the events': the name says so.
+    assert daily["analytics.ensure_event_partitions"] == (
+        "Make monthly partitions ahead (daily)", "2", "30"
+    )  # fmt: skip
+    assert "analytics.purge_old_events" in daily
