@@ -80,7 +80,7 @@ def cached_answer(
         if entry["version"] == analytics_cache_version(organization):
             return entry["answer"]
         if time.time() - entry["read_at"] < settings.ANALYTICS_MAX_STALENESS:
-            _refresh_send(key, refresh)
+            send_once(f"{key}:refreshing", refresh, seconds=refresh_window())
             return entry["answer"]
     return answer_store(organization, key, compute)
 
@@ -102,11 +102,14 @@ def refresh_window() -> int:
     return max(1, settings.ANALYTICS_MAX_STALENESS // 2)
 
 
-def _refresh_send(key: str, refresh: Callable[[], None]) -> None:
-    if not cache.add(f"{key}:refreshing", 1, timeout=refresh_window()):
+def send_once(key: str, send: Callable[[], None], *, seconds: int) -> None:
+    """Calls `send` (a task message) unless it was called under `key` in the last `seconds`.
+    A broker that refuses is logged and lets the next call try again; what the message would
+    do is still done later (a stale answer serves, pending counts are read)."""
+    if not cache.add(key, 1, timeout=seconds):
         return  # sent already in this window
     try:
-        refresh()
-    except Exception:  # the broker is down: the stale answer still serves, a later one retries
-        logger.exception("Sending the refresh of %s failed", key)
-        cache.delete(f"{key}:refreshing")
+        send()
+    except Exception:
+        logger.exception("Sending %s failed", key)
+        cache.delete(key)

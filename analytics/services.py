@@ -1,11 +1,10 @@
 """Writing analytics roll-ups: dirty-day marks and live counters at ingest, snapshot refresh,
 cache version."""
 
-import logging
 import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from functools import reduce
+from functools import partial, reduce
 from operator import or_
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,11 +16,9 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from analytics import counters
-from analytics.cache import cache_version_key, organization_today
+from analytics.cache import cache_version_key, organization_today, send_once
 from analytics.models import AnalyticsDirtyDay, AnalyticsSnapshot, AnalyticsUser
 from analytics.rollups import UserSet, daily_metrics_compute, user_numbers_read
-
-logger = logging.getLogger(__name__)
 
 # Seconds between a batch and the fold of its pending counts: the batches of that while are
 # folded by one task.
@@ -63,14 +60,12 @@ def counters_fold_send(*, organization: Organization) -> None:
     (every 5 minutes) folds what is left."""
     from analytics.tasks import fold_live_counters  # the task module imports this one
 
-    key = f"analytics:fold-sent:{organization.pk}"
-    if not cache.add(key, 1, timeout=FOLD_DELAY):
-        return
-    try:
-        fold_live_counters.apply_async((str(organization.pk),), countdown=FOLD_DELAY, retry=False)
-    except Exception:
-        logger.warning("Sending the fold of %s's live counters failed", organization, exc_info=True)
-        cache.delete(key)
+    send_once(
+        f"analytics:fold-sent:{organization.pk}",
+        partial(fold_live_counters.apply_async, (str(organization.pk),), countdown=FOLD_DELAY,
+                retry=False),
+        seconds=FOLD_DELAY,
+    )  # fmt: skip
 
 
 def dirty_days_mark(

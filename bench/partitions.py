@@ -88,13 +88,10 @@ def main() -> None:
         counts = [events_count(url) for url in (partitioned, plain)]
         assert counts == [kept, left], f"left {counts}, not {[kept, left]}"
         rounds.append((ours, baseline))
-        stopped = (
-            ""
-            if baseline.finished
-            else (f" (stopped: {baseline.deleted:,} of {arguments.events:,} rows deleted)")
-        )
+        stopped = f" (stopped: {baseline.deleted:,} of {arguments.events:,} rows deleted)"
         print(f"round {number}: ours {ours['total']:7.2f} s (drop {ours['drop']:.2f} s, keys "
-              f"{ours['keys']:.2f} s)   baseline {baseline.seconds:7.2f} s{stopped}   "
+              f"{ours['keys']:.2f} s)   baseline {baseline.seconds:7.2f} s"
+              f"{'' if baseline.finished else stopped}   "
               f"load {load_average()}")  # fmt: skip
     report(rounds)
 

@@ -22,3 +22,25 @@ def scratch_database():
     with server.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     server.close()
+
+
+@pytest.fixture
+def scratch_manage(scratch_database):
+    """`manage.py` with its arguments on the scratch database, in a process of its own; its
+    output."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    environment = {**os.environ, "DATABASE_URL": scratch_database}
+
+    def manage(*arguments: str) -> str:
+        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), *arguments]
+        done = subprocess.run(command, env=environment, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return manage

@@ -220,23 +220,10 @@ with connection.cursor() as cursor:
 """
 
 
-def test_the_migration_moves_existing_events_into_partitions_with_their_keys(scratch_database):
+def test_the_migration_moves_existing_events_into_partitions_with_their_keys(scratch_manage):
     import json
-    import os
-    import subprocess
-    import sys
 
-    from django.conf import settings
-
-    environment = {**os.environ, "DATABASE_URL": scratch_database}
-
-    def manage(*arguments: str) -> str:
-        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), *arguments]
-        done = subprocess.run(command, env=environment, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
+    manage = scratch_manage
     manage("shell", "-c", BEFORE_PARTITIONS)
     manage("shell", "-c", SEED)
     manage("migrate", "-v0")
